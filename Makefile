@@ -1,0 +1,52 @@
+# MNR Expert Roster — every developer command. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+SERVICES := roster requests matching
+PYTEST_ARGS ?=
+
+.PHONY: help install run seed test test-pg lint fmt migrate revision clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Install uv if missing, then every package and tool from uv.lock into .venv
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --all-packages --quiet
+
+run: install ## Run everything on SQLite: dev issuer :8000, roster :8001, requests :8002, matching :8003
+	@$(UV) run --frozen python deploy/run_local.py
+
+seed: install ## Generate the deterministic demo data into var/demo (once; FORCE=1 to redo)
+	@$(UV) run --frozen python deploy/seed.py --out var/demo $(if $(FORCE),--force,)
+
+test: install ## Run every test on SQLite (the embedded default)
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-pg: install ## Run every test on PostgreSQL (MNR_TEST_PG_URL, default postgres@127.0.0.1:5432)
+	@MNR_TEST_DATABASE=postgresql $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy --strict with the pydantic plugin
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy shared/src services/*/src services/*/migrations deploy tests
+
+fmt: install ## Format and auto-fix with ruff
+	@$(UV) run --frozen ruff check --fix .
+	@$(UV) run --frozen ruff format .
+
+migrate: install ## Upgrade every service database to head (URLs from ROSTER_/REQUESTS_/MATCHING_DATABASE_URL)
+	@for svc in $(SERVICES); do \
+		echo "migrating $$svc"; \
+		$(UV) run --frozen alembic -c services/$$svc/alembic.ini upgrade head || exit 1; \
+	done
+
+revision: install ## New Alembic revision: make revision svc=roster m="add experts"
+	@test -n "$(svc)" -a -n "$(m)" || { echo 'usage: make revision svc=roster m="message"'; exit 2; }
+	@$(UV) run --frozen alembic -c services/$(svc)/alembic.ini revision --autogenerate -m "$(m)"
+
+clean: ## Remove local databases, keys, demo data and caches (var/, .venv stays)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,199 @@
+"""Run the whole system locally: migrate, seed demo data once, start the issuer and three services.
+
+Used by `make run`. Everything lives under one folder (default `var/`): the SQLite databases,
+the dev signing key and the demo data. Ports and database URLs come from the same environment
+variables the services read (AUTH_PORT, ROSTER_PORT, ROSTER_DATABASE_URL, ...). Ctrl-C stops
+every process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    prefix: str
+    default_port: int
+    migrates: bool
+
+
+SERVICES = (
+    Service("identity", "dev_issuer", "AUTH", 8000, migrates=False),
+    Service("roster", "roster_service", "ROSTER", 8001, migrates=True),
+    Service("requests", "requests_service", "REQUESTS", 8002, migrates=True),
+    Service("matching", "matching_service", "MATCHING", 8003, migrates=True),
+)
+
+
+def say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def build_environment(var: Path) -> dict[str, str]:
+    """The environment every child gets: the caller's, with local defaults filled in."""
+    env = dict(os.environ)
+    env.setdefault("AUTH_DEV_MODE", "1")
+    env.setdefault("AUTH_SIGNING_KEY_FILE", str(var / "dev-issuer-key.pem"))
+    env.setdefault("AUTH_ISSUER", f"http://127.0.0.1:{port_of(SERVICES[0], env)}")
+    for service in SERVICES[1:]:
+        env.setdefault(f"{service.prefix}_DATABASE_URL", f"sqlite:///{var / service.name}.db")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def port_of(service: Service, env: dict[str, str]) -> int:
+    return int(env.get(f"{service.prefix}_PORT", service.default_port))
+
+
+def host_of(service: Service, env: dict[str, str]) -> str:
+    return env.get(f"{service.prefix}_HOST", "127.0.0.1")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Upgrade every service database to head, in this process (one interpreter start, not three)."""
+    from alembic import command
+    from alembic.config import Config
+
+    for service in SERVICES:
+        if not service.migrates:
+            continue
+        url = env[f"{service.prefix}_DATABASE_URL"]
+        say(f"migrating {service.name} ({url})")
+        config = Config(str(ROOT / "services" / service.name / "alembic.ini"))
+        config.attributes["database_url"] = url
+        config.attributes["configure_logger"] = False
+        command.upgrade(config, "head")
+
+
+def seed(var: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "seed.py"), "--out", str(var / "demo")],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {process.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f}s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def print_banner(env: dict[str, str]) -> None:
+    lines = ["", "MNR Expert Roster is running:"]
+    for service in SERVICES:
+        base = f"http://{host_of(service, env)}:{port_of(service, env)}"
+        lines.append(f"  {service.name:<9} {base:<24} docs: {base}/docs")
+    issuer = f"http://{host_of(SERVICES[0], env)}:{port_of(SERVICES[0], env)}"
+    roster = f"http://{host_of(SERVICES[1], env)}:{port_of(SERVICES[1], env)}"
+    lines += [
+        "",
+        "Get a token and call the roster:",
+        f"  TOKEN=$(curl -s -X POST {issuer}/dev/token -H 'content-type: application/json' \\",
+        '      -d \'{"roles":["programme_division"]}\' | python3 -c \'import json,sys; '
+        'print(json.load(sys.stdin)["access_token"])\')',
+        f'  curl -s {roster}/v1/reference/capabilities -H "Authorization: Bearer $TOKEN"',
+        "",
+        "Press Ctrl-C to stop every service.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Example: ROSTER_PORT=9001 python deploy/run_local.py --var /tmp/mnr",
+    )
+    parser.add_argument(
+        "--var",
+        type=Path,
+        default=ROOT / "var",
+        help="folder for databases, the dev signing key and demo data (default: var/)",
+    )
+    parser.add_argument("--no-seed", action="store_true", help="do not generate demo data")
+    args = parser.parse_args(argv)
+    var: Path = args.var.resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    env = build_environment(var)
+    migrate(env)
+    if not args.no_seed:
+        seed(var, env)
+
+    processes: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        # The issuer first (the services fetch its keys), then the services side by side.
+        for group in (SERVICES[:1], SERVICES[1:]):
+            for service in group:
+                say(f"starting {service.name} on port {port_of(service, env)}")
+                # A session of its own keeps the terminal's Ctrl-C from reaching children twice.
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", service.module], env=env, cwd=ROOT, start_new_session=True
+                    )
+                )
+            for service in group:
+                process = processes[SERVICES.index(service)]
+                wait_healthy(f"http://{host_of(service, env)}:{port_of(service, env)}/healthz", process)
+        print_banner(env)
+        while not stopping:
+            for service, process in zip(SERVICES, processes, strict=True):
+                if process.poll() is not None:
+                    say(f"{service.name} exited with code {process.returncode}; stopping all")
+                    return 1
+            time.sleep(0.5)
+        say("stopping")
+        return 0
+    except RuntimeError as exc:
+        say(str(exc))
+        return 1
+    finally:
+        stop(processes)
+        say("all processes stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

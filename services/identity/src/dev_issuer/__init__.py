@@ -1,0 +1,1 @@
+"""Development identity issuer: OIDC discovery, JWKS, client credentials and dev tokens (never production)."""

@@ -1,0 +1,49 @@
+"""Settings of the dev identity issuer (env prefix `AUTH_`, shared with the services' `AUTH_ISSUER`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClientConfig(BaseModel):
+    secret: str = Field(min_length=8)
+    scopes: list[str] = Field(default_factory=list)
+
+
+def _default_clients() -> dict[str, ClientConfig]:
+    # Dev-only credentials; the services' own defaults match them so `make run` needs no setup.
+    # Production never runs this issuer: a real OIDC provider holds the clients there.
+    return {
+        "roster-service": ClientConfig(secret="dev-secret-roster-service", scopes=["requests:read"]),
+        "requests-service": ClientConfig(secret="dev-secret-requests-service", scopes=["roster:read"]),
+        "matching-service": ClientConfig(
+            secret="dev-secret-matching-service",
+            scopes=["roster:read", "roster:write", "requests:read", "requests:write"],
+        ),
+        "demo-integrator": ClientConfig(
+            secret="dev-secret-demo-integrator", scopes=["roster:read", "requests:read", "matching:read"]
+        ),
+    }
+
+
+class IssuerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    issuer: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    dev_mode: bool = False
+    signing_key_file: Path | None = Path("var/dev-issuer-key.pem")
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    audiences: list[str] = Field(default_factory=lambda: ["roster", "requests", "matching"])
+    clients: dict[str, ClientConfig] = Field(default_factory=_default_clients)
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> IssuerSettings:
+    return IssuerSettings()

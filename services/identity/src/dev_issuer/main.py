@@ -1,0 +1,251 @@
+"""The dev identity issuer app: discovery, JWKS, `/token` (client credentials) and `/dev/token`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import JSONResponse
+from jose import jwt
+from pydantic import BaseModel, Field, model_validator
+
+from dev_issuer.config import IssuerSettings, get_settings
+from dev_issuer.keys import SigningKey, load_or_create
+from mnr_shared.app import build_app
+from mnr_shared.auth import Role
+from mnr_shared.reference import ISO3
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class DevTokenRequest(BaseModel):
+    sub: str | None = Field(default=None, min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1)
+    offices: list[ISO3] = Field(default_factory=list, max_length=50)
+    expert_id: uuid.UUID | None = None
+    name: str | None = Field(default=None, max_length=200)
+    scope: str | None = Field(default=None, max_length=1000)
+    expires_in: int | None = Field(default=None, ge=60, le=86400)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "sub": "co-ken-1",
+                    "roles": ["country_office"],
+                    "offices": ["KEN"],
+                    "name": "Kenya Country Office",
+                },
+                {"roles": ["programme_division"]},
+                {"sub": "expert-1", "roles": ["expert"], "expert_id": "6f1c2f4e-2d7a-4f57-9c55-0d5e8e0b9a11"},
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _office_needs_offices(self) -> DevTokenRequest:
+        if Role.COUNTRY_OFFICE in self.roles and not self.offices:
+            raise ValueError("a country_office token needs at least one ISO3 office")
+        return self
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    scope: str | None = None
+
+
+class Issuer:
+    """Signs tokens; the only holder of the private key."""
+
+    def __init__(self, settings: IssuerSettings, key: SigningKey) -> None:
+        self.settings = settings
+        self.key = key
+
+    def sign(self, claims: dict[str, Any], *, expires_in: int) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": self.settings.issuer,
+            "aud": self.settings.audiences,
+            "iat": now,
+            "nbf": now,
+            "exp": now + expires_in,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        return str(
+            jwt.encode(payload, self.key.private_pem, algorithm="RS256", headers={"kid": self.key.kid})
+        )
+
+
+def _oauth_error(
+    error: str, description: str, status: int = 400, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """RFC 6749 §5.2 error body (the token endpoint speaks OAuth, not problem+json)."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = decoded.partition(":")
+    return client_id, secret
+
+
+def create_app(settings: IssuerSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = build_app(
+        service="identity",
+        title="MNR dev identity issuer",
+        description=(
+            "Development and test identity provider for the MNR Expert Roster. Publishes its "
+            "signing keys as JWKS, issues client-credentials tokens to the services and "
+            "integrators configured in `AUTH_CLIENTS`, and — only with `AUTH_DEV_MODE` on — "
+            "mints a token for any role at `POST /dev/token`. Production uses a real OIDC "
+            "provider instead."
+        ),
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    issuer = Issuer(settings, load_or_create(settings.signing_key_file))
+    app.state.issuer = issuer
+
+    @app.get("/.well-known/openid-configuration", tags=["discovery"])
+    async def discovery() -> dict[str, Any]:
+        base = settings.issuer.rstrip("/")
+        return {
+            "issuer": settings.issuer,
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "token_endpoint": f"{base}/token",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+        }
+
+    @app.get("/.well-known/jwks.json", tags=["discovery"])
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [issuer.key.public_jwk]}
+
+    @app.post(
+        "/token",
+        tags=["tokens"],
+        response_model=TokenResponse,
+        summary="Client-credentials token (RFC 6749 §4.4)",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "scope": {"type": "string", "example": "roster:read"},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    )
+    async def token(request: Request) -> JSONResponse:
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return _oauth_error("invalid_request", "use application/x-www-form-urlencoded")
+        form = await request.form()
+        basic = _basic_credentials(request)
+        if basic is not None:
+            client_id, secret = basic
+        else:
+            client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        if not client_id:
+            return _oauth_error(
+                "invalid_client",
+                "client authentication is required",
+                401,
+                {"WWW-Authenticate": 'Basic realm="token"'},
+            )
+        client = settings.clients.get(client_id)
+        if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+            return _oauth_error(
+                "invalid_client",
+                "unknown client or wrong secret",
+                401,
+                {"WWW-Authenticate": 'Basic realm="token"'},
+            )
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            return _oauth_error("invalid_request", "grant_type is required")
+        if grant_type != "client_credentials":
+            return _oauth_error("unsupported_grant_type", "only client_credentials is supported")
+        requested = str(form.get("scope", "")).split()
+        if not set(requested) <= set(client.scopes):
+            return _oauth_error("invalid_scope", f"this client may ask only for: {' '.join(client.scopes)}")
+        scopes = requested or client.scopes
+        ttl = settings.token_ttl_seconds
+        access_token = issuer.sign(
+            {"sub": client_id, "client_id": client_id, "scope": " ".join(scopes), "roles": []}, expires_in=ttl
+        )
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": ttl,
+                "scope": " ".join(scopes),
+            },
+            headers=NO_STORE,
+        )
+
+    if settings.dev_mode:
+
+        @app.post(
+            "/dev/token",
+            tags=["tokens"],
+            response_model=TokenResponse,
+            summary="Mint a token for any role (dev mode only)",
+        )
+        async def dev_token(body: Annotated[DevTokenRequest, Body()]) -> JSONResponse:
+            ttl = body.expires_in or settings.token_ttl_seconds
+            sub = body.sub or f"dev-{body.roles[0].value}"
+            claims: dict[str, Any] = {
+                "sub": sub,
+                "roles": [r.value for r in body.roles],
+                "offices": body.offices,
+            }
+            if body.expert_id is not None:
+                claims["expert_id"] = str(body.expert_id)
+            if body.name is not None:
+                claims["name"] = body.name
+            if body.scope:
+                claims["scope"] = body.scope
+            access_token = issuer.sign(claims, expires_in=ttl)
+            return JSONResponse(
+                {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}, headers=NO_STORE
+            )
+
+    return app

@@ -1,0 +1,1 @@
+"""MNR Expert Roster requests service."""

@@ -1,0 +1,27 @@
+"""Errors the roster service raises; rendered as problem+json by the shared handlers."""
+
+from __future__ import annotations
+
+from mnr_shared.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ProblemError,
+    ServiceUnavailable,
+    UnprocessableContent,
+)
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "ProblemError",
+    "ServiceUnavailable",
+    "UnprocessableContent",
+]
