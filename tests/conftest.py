@@ -24,6 +24,9 @@ from dev_issuer.keys import generate_pem
 from dev_issuer.main import create_app as create_issuer
 from mnr_shared.auth import AuthSettings
 from mnr_shared.testing import Databases, RoutingTransport, running
+from requests_service import models as requests_models
+from requests_service.config import Settings as RequestsSettings
+from requests_service.main import create_app as create_requests
 from roster_service import models as roster_models
 from roster_service.config import Settings as RosterSettings
 from roster_service.main import create_app as create_roster
@@ -170,4 +173,16 @@ async def roster(
     app = create_roster(RosterSettings(database_url=url), auth=auth_settings, transport=transport)
     transport.add("roster.test", app)
     async with running(app, "roster.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def requests_api(
+    databases: Databases, auth_settings: AuthSettings, transport: RoutingTransport, issuer: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The requests service on a clean database, verifying tokens from the in-process issuer."""
+    url = await databases.url("requests", requests_models.metadata)
+    app = create_requests(RequestsSettings(database_url=url), auth=auth_settings, transport=transport)
+    transport.add("requests.test", app)
+    async with running(app, "requests.test") as client:
         yield client
