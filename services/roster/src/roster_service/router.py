@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import date
+from typing import Annotated, Any
 
-from mnr_shared.auth import CurrentPrincipal
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from mnr_shared.auth import CurrentPrincipal, Principal, Role, require, require_roles
+from mnr_shared.db import SessionDep, SessionmakerDep
+from mnr_shared.etag import make_etag
+from mnr_shared.idempotency import IdempotencyKey
+from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
+from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
 from roster_service import service
-from roster_service.schemas import CapabilityCatalogue, LanguageCatalogue, RegionCatalogue
+from roster_service.db import idempotency
+from roster_service.models import ExpertStatus
+from roster_service.schemas import (
+    AuditRead,
+    BookingCreate,
+    BookingRead,
+    CalendarRead,
+    CapabilityCatalogue,
+    ChangesPage,
+    ExpertCreate,
+    ExpertPublic,
+    ExpertRead,
+    ExpertUpdate,
+    LanguageCatalogue,
+    RegionCatalogue,
+    StatusChange,
+    UnavailabilityCreate,
+    UnavailabilityRead,
+)
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+
+PD, ADMIN, EXPERT, OFFICE = (
+    Role.PROGRAMME_DIVISION.value,
+    Role.ADMIN.value,
+    Role.EXPERT.value,
+    Role.COUNTRY_OFFICE.value,
+)
+AnyReader = Annotated[
+    Principal, Depends(require(roles=(PD, ADMIN, EXPERT, OFFICE), scopes=(service.READ_SCOPE,)))
+]
+Searcher = Annotated[Principal, Depends(require(roles=(PD, ADMIN, OFFICE), scopes=(service.READ_SCOPE,)))]
+ProfileWriter = Annotated[Principal, Depends(require_roles(PD, ADMIN, EXPERT))]
+CalendarReader = Annotated[
+    Principal, Depends(require(roles=(PD, ADMIN, EXPERT), scopes=(service.READ_SCOPE,)))
+]
+Vetter = Annotated[Principal, Depends(require_roles(PD, ADMIN))]
+Admin = Annotated[Principal, Depends(require_roles(ADMIN))]
+Booker = Annotated[Principal, Depends(require(roles=(PD, ADMIN), scopes=(service.WRITE_SCOPE,)))]
+BookingReader = Annotated[Principal, Depends(require(roles=(PD, ADMIN), scopes=(service.READ_SCOPE,)))]
+FeedReader = Annotated[Principal, Depends(require(roles=(ADMIN,), scopes=(service.READ_SCOPE,)))]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description="The ETag from your last read (required).")
+]
+ExpertView = ExpertRead | ExpertPublic
+
+
+def _with_etag(response: Response, etag: str) -> None:
+    response.headers["ETag"] = etag
+
+
+# --- reference --------------------------------------------------------------------------------
 
 
 @router.get("/reference/capabilities", tags=["reference"], summary="MNR capabilities in their domains")
@@ -28,3 +87,334 @@ async def list_regions(_: CurrentPrincipal) -> RegionCatalogue:
 async def list_languages(_: CurrentPrincipal) -> LanguageCatalogue:
     """Any authenticated caller: programme languages (BCP 47) and the CEFR levels A1–C2."""
     return service.language_catalogue()
+
+
+# --- experts ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/experts",
+    tags=["experts"],
+    status_code=201,
+    response_model=ExpertRead,
+    summary="Create an expert, or self-register as an applicant",
+    responses=problem_responses(409, 422),
+)
+async def create_expert(
+    body: ExpertCreate, who: ProfileWriter, sessions: SessionmakerDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """PD and admin create experts in any status (default `applicant`). An `expert` without a
+    profile registers themself as an `applicant` bound to their token's `sub`; they cannot set
+    status, vetting or daily rate. `Idempotency-Key` makes a retry return the first answer."""
+
+    async def work(session: Any) -> tuple[int, Any]:
+        expert, _ = await service.create_expert(session=session, by=who, body=body)
+        return 201, expert.model_dump(mode="json")
+
+    stored = await idempotency.run(
+        sessions,
+        scope=f"{who.sub}:POST /v1/experts",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        work=work,
+    )
+    created = ExpertRead.model_validate(stored.body)
+    return JSONResponse(
+        stored.body,
+        status_code=stored.status_code,
+        headers={"ETag": make_etag(created.id, created.version), "Location": f"/v1/experts/{created.id}"},
+    )
+
+
+@router.get(
+    "/experts",
+    tags=["experts"],
+    response_model=None,
+    summary="Search the roster",
+    responses={
+        200: {
+            "model": Page[ExpertRead] | Page[ExpertPublic],
+            "description": "Full profiles, or public fields for a country office",
+        },
+        **problem_responses(422),
+    },
+)
+async def list_experts(
+    who: Searcher,
+    session: SessionDep,
+    capability: Annotated[
+        list[CapabilityNumber], Query(description="Repeatable; the expert must have every one (AND).")
+    ] = [],  # noqa: B006
+    min_level: Annotated[
+        ExpertiseLevel, Query(description="Minimum level for every `capability` given.")
+    ] = 1,
+    language: Annotated[LanguageTag | None, Query(description="BCP 47; `en` matches `en-GB`.")] = None,
+    min_language_level: Annotated[CEFR | None, Query()] = None,
+    region: Annotated[RegionCode | None, Query(description="UNICEF region of country experience.")] = None,
+    country: Annotated[ISO3 | None, Query(description="Country experience (ISO3).")] = None,
+    status: Annotated[list[ExpertStatus], Query(description="Repeatable.")] = [],  # noqa: B006
+    available_from: Annotated[date | None, Query(description="Free for the whole window.")] = None,
+    available_to: Annotated[date | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Text in name or summary.")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ExpertView]:
+    """PD, admin and services with `roster:read` see full profiles in any status; a country
+    office sees the public fields of active experts only. Ordered by creation (then id)."""
+    filters = service.ExpertFilters(
+        capability=capability,
+        min_level=min_level,
+        language=language,
+        min_language_level=min_language_level,
+        region=region,
+        country=country,
+        status=status,
+        available_from=available_from or available_to,
+        available_to=available_to or available_from,
+        q=q,
+    )
+    items, next_cursor = await service.list_experts(
+        session=session, by=who, filters=filters, limit=limit, cursor=cursor
+    )
+    return Page[ExpertView](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/experts/me", tags=["experts"], summary="My own profile (experts)", responses=problem_responses(404)
+)
+async def my_profile(
+    who: Annotated[Principal, Depends(require_roles(EXPERT))], session: SessionDep, response: Response
+) -> ExpertRead:
+    """The calling expert's whole profile, with its ETag for a following PATCH."""
+    expert, etag = await service.get_own_profile(session=session, by=who)
+    _with_etag(response, etag)
+    return expert
+
+
+@router.get(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    response_model=None,
+    summary="One expert",
+    responses={
+        200: {"model": ExpertView, "description": "Full profile, or public fields for a country office"},
+        **problem_responses(404),
+    },
+)
+async def get_expert(
+    expert_id: uuid.UUID, who: AnyReader, session: SessionDep, response: Response
+) -> ExpertView:
+    """Full profile for PD, admin, the expert themself and `roster:read` services; public fields
+    of active experts for a country office; 404 for anyone else."""
+    expert, etag = await service.get_expert(session=session, by=who, expert_id=expert_id)
+    _with_etag(response, etag)
+    return expert
+
+
+@router.patch(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    summary="Edit an expert",
+    responses=problem_responses(404, 409, 412, 422, 428),
+)
+async def update_expert(
+    expert_id: uuid.UUID,
+    body: ExpertUpdate,
+    who: ProfileWriter,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ExpertRead:
+    """PD/admin edit any field; an expert edits their own profile, languages and expertise but
+    never status, vetting or daily rate. Requires `If-Match` (428 without, 412 when stale)."""
+    expert, etag = await service.update_expert(
+        session=session, by=who, expert_id=expert_id, body=body, if_match=if_match
+    )
+    _with_etag(response, etag)
+    return expert
+
+
+@router.delete(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    status_code=204,
+    summary="Erase an expert's personal data (admin)",
+    responses=problem_responses(404, 412, 428),
+)
+async def erase_expert(
+    expert_id: uuid.UUID, who: Admin, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    """Removes name, email, phone, summary, nationality, rates and vetting; keeps an anonymous
+    tombstone so bookings and history stay consistent; the change feed emits a `delete`."""
+    await service.erase_expert(session=session, by=who, expert_id=expert_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/experts/{expert_id}/status",
+    tags=["vetting"],
+    summary="Vet: change status",
+    responses=problem_responses(404, 409, 422),
+)
+async def change_status(
+    expert_id: uuid.UUID, body: StatusChange, who: Vetter, session: SessionDep, response: Response
+) -> ExpertRead:
+    """PD/admin: `applicant → active`, `active ↔ inactive`, any → `suspended`, with a reason;
+    any other move is 409 naming the allowed ones."""
+    expert, etag = await service.change_status(session=session, by=who, expert_id=expert_id, body=body)
+    _with_etag(response, etag)
+    return expert
+
+
+@router.get(
+    "/experts/{expert_id}/history",
+    tags=["experts"],
+    response_model=Page[AuditRead],
+    summary="Audit trail of an expert",
+    responses=problem_responses(404),
+)
+async def expert_history(
+    expert_id: uuid.UUID, who: ProfileWriter, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """PD, admin and the expert themself: every write with actor, time, action, changed fields."""
+    items, next_cursor = await service.history(
+        session=session, by=who, expert_id=expert_id, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# --- calendar ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/experts/{expert_id}/calendar",
+    tags=["calendar"],
+    summary="An expert's calendar",
+    responses=problem_responses(404, 422),
+)
+async def get_calendar(
+    expert_id: uuid.UUID,
+    who: CalendarReader,
+    session: SessionDep,
+    start: Annotated[date | None, Query(alias="from", description="Default: today.")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Default: a year after `from`.")] = None,
+) -> CalendarRead:
+    """Unavailability and bookings overlapping the range: PD, admin, the expert themself and
+    `roster:read` services."""
+    return await service.calendar(session=session, by=who, expert_id=expert_id, start=start, end=end)
+
+
+@router.post(
+    "/experts/{expert_id}/unavailability",
+    tags=["calendar"],
+    status_code=201,
+    summary="Declare unavailability",
+    responses=problem_responses(404, 409, 422),
+)
+async def add_unavailability(
+    expert_id: uuid.UUID, body: UnavailabilityCreate, who: ProfileWriter, session: SessionDep
+) -> UnavailabilityRead:
+    """The expert themself or PD/admin; 409 if it overlaps a live booking."""
+    return await service.add_unavailability(session=session, by=who, expert_id=expert_id, body=body)
+
+
+@router.delete(
+    "/experts/{expert_id}/unavailability/{period_id}",
+    tags=["calendar"],
+    status_code=204,
+    summary="Withdraw unavailability",
+    responses=problem_responses(404),
+)
+async def remove_unavailability(
+    expert_id: uuid.UUID, period_id: uuid.UUID, who: ProfileWriter, session: SessionDep
+) -> Response:
+    """The expert themself or PD/admin."""
+    await service.remove_unavailability(session=session, by=who, expert_id=expert_id, period_id=period_id)
+    return Response(status_code=204)
+
+
+# --- bookings ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/experts/{expert_id}/bookings",
+    tags=["bookings"],
+    status_code=201,
+    response_model=BookingRead,
+    summary="Hold an expert's dates for a match",
+    responses={
+        200: {"description": "This match already holds these dates (replay)"},
+        **problem_responses(404, 409, 422),
+    },
+)
+async def hold_booking(
+    expert_id: uuid.UUID,
+    body: BookingCreate,
+    who: Booker,
+    sessions: SessionmakerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The matching service (`roster:write`) or PD/admin. 409 names the clashing booking or
+    unavailability; the database refuses overlaps even under concurrent requests."""
+
+    async def work(session: Any) -> tuple[int, Any]:
+        status, booking = await service.hold(session=session, by=who, expert_id=expert_id, body=body)
+        return status, booking.model_dump(mode="json")
+
+    stored = await idempotency.run(
+        sessions,
+        scope=f"{who.sub}:POST /v1/experts/{expert_id}/bookings",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        work=work,
+    )
+    return JSONResponse(
+        stored.body, status_code=stored.status_code, headers={"Location": f"/v1/bookings/{stored.body['id']}"}
+    )
+
+
+@router.get(
+    "/bookings/{booking_id}", tags=["bookings"], summary="One booking", responses=problem_responses(404)
+)
+async def get_booking(booking_id: uuid.UUID, _: BookingReader, session: SessionDep) -> BookingRead:
+    """PD, admin and `roster:read` services."""
+    return await service.get_booking(session=session, booking_id=booking_id)
+
+
+@router.post(
+    "/bookings/{booking_id}/confirm",
+    tags=["bookings"],
+    summary="Confirm a hold",
+    responses=problem_responses(404, 409),
+)
+async def confirm_booking(booking_id: uuid.UUID, who: Booker, session: SessionDep) -> BookingRead:
+    """`hold → confirmed` (repeatable); a released booking is 409."""
+    return await service.confirm(session=session, by=who, booking_id=booking_id)
+
+
+@router.post(
+    "/bookings/{booking_id}/release",
+    tags=["bookings"],
+    summary="Release a booking",
+    responses=problem_responses(404),
+)
+async def release_booking(booking_id: uuid.UUID, who: Booker, session: SessionDep) -> BookingRead:
+    """`hold | confirmed → released` (repeatable); the dates are free again."""
+    return await service.release(session=session, by=who, booking_id=booking_id)
+
+
+# --- change feed ------------------------------------------------------------------------------
+
+
+@router.get("/changes", tags=["feed"], summary="The change feed", responses=problem_responses(422))
+async def list_changes(
+    _: FeedReader,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="Last `seq` you have applied.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ChangesPage:
+    """Admin and `roster:read` services: every change to an expert's matching projection, in a
+    strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`."""
+    return await service.changes(session=session, after=after, limit=limit)

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag
+from roster_service.models import BookingStatus, ExpertStatus, Modality
 
 
 class CapabilityRead(BaseModel):
@@ -60,3 +78,313 @@ class LanguageCatalogue(BaseModel):
         description="Languages the programme works in most; any valid BCP 47 tag is accepted."
     )
     levels: list[CEFRLevelRead]
+
+
+# --- experts ----------------------------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()\-]{5,24}$")]
+
+
+def _unique(values: list[Any], what: str) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must not repeat")
+    return values
+
+
+def _lower_email(value: str) -> str:
+    return value.lower()
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
+def _not_future(value: date | None) -> date | None:
+    if value is not None and value > datetime.now(UTC).date():
+        raise ValueError("a check cannot be dated in the future")
+    return value
+
+
+Email = Annotated[EmailStr, AfterValidator(_lower_email)]
+PastDate = Annotated[date | None, AfterValidator(_not_future)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DailyRate(Strict):
+    amount: Decimal = Field(ge=0, le=100000, max_digits=12, decimal_places=2, examples=["450.00"])
+    currency: Annotated[str, AfterValidator(_currency)] = Field(examples=["USD"])
+
+
+class CapabilityLevel(Strict):
+    capability: CapabilityNumber = Field(examples=[4])
+    level: ExpertiseLevel = Field(examples=[3])
+
+
+class LanguageLevel(Strict):
+    tag: LanguageTag = Field(examples=["fr"])
+    level: CEFR = Field(examples=["C1"])
+
+
+class Vetting(Strict):
+    references_checked_on: PastDate = None
+    safeguarding_check_on: PastDate = None
+    bsafe_completed_on: PastDate = None
+
+
+class ExpertFields(Strict):
+    """Validation shared by create and update: every list unique, every code real."""
+
+    @field_validator("nationalities", "country_experience", check_fields=False)
+    @classmethod
+    def _unique_countries(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique(value, "countries")
+
+    @field_validator("capabilities", check_fields=False)
+    @classmethod
+    def _unique_capabilities(cls, value: list[CapabilityLevel] | None) -> list[CapabilityLevel] | None:
+        if value is not None:
+            _unique([c.capability for c in value], "capability numbers")
+        return value
+
+    @field_validator("languages", check_fields=False)
+    @classmethod
+    def _unique_languages(cls, value: list[LanguageLevel] | None) -> list[LanguageLevel] | None:
+        if value is not None:
+            _unique([lang.tag for lang in value], "language tags")
+        return value
+
+
+EXPERT_EXAMPLE: dict[str, Any] = {
+    "full_name": "Amina Odhiambo",
+    "email": "amina.odhiambo@example.org",
+    "phone": "+254 700 123456",
+    "nationalities": ["KEN"],
+    "residence_country": "KEN",
+    "summary": "Former prosecutor; drafted Kenya's cybercrime provisions on OCSEA.",
+    "years_experience": 14,
+    "daily_rate": {"amount": "450.00", "currency": "USD"},
+    "modality": "either",
+    "capabilities": [{"capability": 3, "level": 4}, {"capability": 5, "level": 3}],
+    "languages": [{"tag": "en", "level": "C2"}, {"tag": "sw", "level": "C2"}],
+    "country_experience": ["KEN", "UGA", "TZA"],
+}
+
+
+class ExpertCreate(ExpertFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXPERT_EXAMPLE]})
+
+    full_name: Name
+    email: Email
+    phone: Phone | None = None
+    nationalities: list[ISO3] = Field(default_factory=list, max_length=5)
+    residence_country: ISO3 | None = None
+    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+    years_experience: int | None = Field(default=None, ge=0, le=70)
+    daily_rate: DailyRate | None = None
+    modality: Modality = Modality.EITHER
+    status: ExpertStatus | None = Field(
+        default=None, description="PD/admin only; self-registration is always `applicant`."
+    )
+    capabilities: list[CapabilityLevel] = Field(default_factory=list, max_length=21)
+    languages: list[LanguageLevel] = Field(default_factory=list, max_length=20)
+    country_experience: list[ISO3] = Field(default_factory=list, max_length=100)
+    vetting: Vetting | None = None
+
+
+class ExpertUpdate(ExpertFields):
+    """PATCH: only the fields sent change; lists replace the whole list."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "summary": "Now also advising on hotline set-up.",
+                    "languages": [{"tag": "en", "level": "C2"}, {"tag": "fr", "level": "B2"}],
+                }
+            ]
+        },
+    )
+
+    full_name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    nationalities: list[ISO3] | None = Field(default=None, max_length=5)
+    residence_country: ISO3 | None = None
+    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+    years_experience: int | None = Field(default=None, ge=0, le=70)
+    daily_rate: DailyRate | None = None
+    modality: Modality | None = None
+    capabilities: list[CapabilityLevel] | None = Field(default=None, max_length=21)
+    languages: list[LanguageLevel] | None = Field(default=None, max_length=20)
+    country_experience: list[ISO3] | None = Field(default=None, max_length=100)
+    vetting: Vetting | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> ExpertUpdate:
+        for name in (
+            "full_name",
+            "email",
+            "modality",
+            "nationalities",
+            "capabilities",
+            "languages",
+            "country_experience",
+        ):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ExpertPublic(BaseModel):
+    """What a country office may see of an active expert."""
+
+    id: uuid.UUID
+    full_name: str | None
+    summary: str | None
+    status: ExpertStatus
+    capabilities: list[CapabilityLevel]
+    languages: list[LanguageLevel]
+    regions: list[str] = Field(examples=[["ESARO"]])
+
+
+class ExpertRead(ExpertPublic):
+    """The whole profile: PD, admin, the expert themself, services with `roster:read`."""
+
+    email: str | None
+    phone: str | None
+    nationalities: list[str]
+    residence_country: str | None
+    gender: str | None
+    years_experience: int | None
+    daily_rate: DailyRate | None
+    modality: Modality
+    status_reason: str | None
+    country_experience: list[str]
+    vetting: Vetting
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class StatusChange(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "active", "reason": "References and safeguarding check complete."}]
+        },
+    )
+
+    status: ExpertStatus
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+# --- calendar and bookings --------------------------------------------------------------------
+
+
+class Period(Strict):
+    start: date = Field(examples=["2027-03-01"])
+    end: date = Field(examples=["2027-03-14"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.start > self.end:
+            raise ValueError("start must be on or before end")
+        if (self.end - self.start).days > 730:
+            raise ValueError("a period spans at most two years")
+        return self
+
+
+class UnavailabilityCreate(Period):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"start": "2027-03-01", "end": "2027-03-14", "reason": "Leave"}]},
+    )
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class UnavailabilityRead(BaseModel):
+    id: uuid.UUID
+    start: date
+    end: date
+    reason: str | None
+
+
+class BookingCreate(Period):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "start": "2027-04-05",
+                    "end": "2027-04-23",
+                    "request_id": "7d0f5c1e-8a0b-4b8e-9a51-0c7a4d6c2f10",
+                    "match_id": "1b9e6f0a-3c55-4d7e-8f7b-2a6c9d1e4f20",
+                }
+            ]
+        },
+    )
+
+    request_id: uuid.UUID
+    match_id: uuid.UUID
+
+
+class BookingRead(BaseModel):
+    id: uuid.UUID
+    expert_id: uuid.UUID
+    start: date
+    end: date
+    status: BookingStatus
+    request_id: uuid.UUID
+    match_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class CalendarRead(BaseModel):
+    expert_id: uuid.UUID
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    unavailability: list[UnavailabilityRead]
+    bookings: list[BookingRead]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+# --- feed and history -------------------------------------------------------------------------
+
+
+class ChangeItem(BaseModel):
+    seq: int
+    expert_id: uuid.UUID
+    kind: str = Field(examples=["upsert"], description="`upsert` or `delete`")
+    expert: dict[str, Any] | None = Field(
+        description="The expert's matching projection after the change; null for `delete`."
+    )
+
+
+class ChangesPage(BaseModel):
+    items: list[ChangeItem]
+    next_after: int = Field(description="Pass as `after` to continue from here.")
+
+
+class AuditRead(BaseModel):
+    id: int
+    at: datetime
+    actor_sub: str
+    actor_role: str
+    action: str
+    changed_fields: list[str]
+    reason: str | None
