@@ -1,4 +1,4 @@
-"""Static checks of the deploy files (compose, Dockerfile, start.sh, Kubernetes) against the code."""
+"""Static checks of the deploy files (compose, Dockerfile, start.sh, k8s) against the real code."""
 
 from __future__ import annotations
 
@@ -92,17 +92,22 @@ def workspace_services() -> dict[str, WorkspaceService]:
         packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
         module = PurePosixPath(packages[0]).name
         config = importlib.import_module(f"{module}.config")
-        own = [value for value in vars(config).values()
-               if isinstance(value, type) and issubclass(value, BaseSettings)
-               and value.__module__ == config.__name__]
+        own = [
+            value
+            for value in vars(config).values()
+            if isinstance(value, type)
+            and issubclass(value, BaseSettings)
+            and value.__module__ == config.__name__
+        ]
         assert len(own) == 1, f"{module}.config should define one settings class, not {own}"
         # A service that builds AuthSettings reads the AUTH_ variables of token verification too.
         main = importlib.import_module(f"{module}.main")
         reads_auth = any(value is AuthSettings for value in vars(main).values())
         settings = (own[0], AuthSettings) if reads_auth else (own[0],)
         name = pyproject.parent.name
-        found[name] = WorkspaceService(name=name, package=str(project["project"]["name"]),
-                                       module=module, settings=settings)
+        found[name] = WorkspaceService(
+            name=name, package=str(project["project"]["name"]), module=module, settings=settings
+        )
     return found
 
 
@@ -160,16 +165,20 @@ def is_database_service(compose_name: str) -> bool:
 
 
 def identity_service_name() -> str:
-    names = [n for n in app_service_names()
-             if build_arg(compose_services()[n]) in workspace_services()
-             and workspace_service(n).own_settings is IssuerSettings]
+    names = [
+        n
+        for n in app_service_names()
+        if build_arg(compose_services()[n]) in workspace_services()
+        and workspace_service(n).own_settings is IssuerSettings
+    ]
     assert len(names) == 1, f"expected one identity issuer service, found {names}"
     return names[0]
 
 
 def postgres_service_name() -> str:
-    names = [n for n, spec in compose_services().items()
-             if str(spec.get("image", "")).startswith("postgres:")]
+    names = [
+        n for n, spec in compose_services().items() if str(spec.get("image", "")).startswith("postgres:")
+    ]
     assert len(names) == 1, f"expected one postgres service, found {names}"
     return names[0]
 
@@ -188,16 +197,19 @@ def placeholder(name: str) -> str:
 
 def interpolate(value: str) -> str:
     """What compose would pass: defaults where given, a recognisable placeholder otherwise."""
+
     def replace(match: re.Match[str]) -> str:
         if match["op"] in {"-", ":-"}:
             return match["arg"]
         return placeholder(match["name"])
+
     return INTERPOLATION.sub(replace, value)
 
 
 def environment(compose_name: str) -> dict[str, str]:
-    return {key: interpolate(value)
-            for key, value in raw_environment(compose_services()[compose_name]).items()}
+    return {
+        key: interpolate(value) for key, value in raw_environment(compose_services()[compose_name]).items()
+    }
 
 
 def required_variables(value: str) -> set[str]:
@@ -232,8 +244,11 @@ def repo_path(container_path: str) -> Path:
 
 
 def database_urls() -> dict[str, str]:
-    return {name: environment(name)[workspace_service(name).env_var("database_url")]
-            for name in app_service_names() if is_database_service(name)}
+    return {
+        name: environment(name)[workspace_service(name).env_var("database_url")]
+        for name in app_service_names()
+        if is_database_service(name)
+    }
 
 
 # --- deploy/start.sh ---------------------------------------------------------------------------
@@ -247,8 +262,7 @@ def start_script_services() -> dict[str, tuple[str, str]]:
 
 
 def shell_function(name: str) -> str:
-    match = re.search(rf"^{name}\(\) \{{\n(.*?)^\}}", START_SCRIPT.read_text(),
-                      re.MULTILINE | re.DOTALL)
+    match = re.search(rf"^{name}\(\) \{{\n(.*?)^\}}", START_SCRIPT.read_text(), re.MULTILINE | re.DOTALL)
     assert match, f"start.sh has no {name}() function"
     return match[1]
 
@@ -367,15 +381,15 @@ def test_every_env_var_is_a_real_setting(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_compose_environment_is_accepted_by_the_settings(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_environment_is_accepted_by_the_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for cls in workspace_service(name).settings:
         load_settings(cls, environment(name), monkeypatch)
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_published_ports_are_the_port_the_service_listens_on(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = workspace_service(name)
     settings = load_settings(service.own_settings, environment(name), monkeypatch)
     ports = compose_services()[name].get("ports", [])
@@ -384,8 +398,7 @@ def test_published_ports_are_the_port_the_service_listens_on(
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_app_services_listen_on_all_container_interfaces(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_services_listen_on_all_container_interfaces(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The settings default to 127.0.0.1, which nothing outside the container can reach.
     settings = load_settings(workspace_service(name).own_settings, environment(name), monkeypatch)
     assert ipaddress.ip_address(setting(settings, "host")).is_unspecified
@@ -406,12 +419,12 @@ def test_database_password_comes_from_a_required_variable(name: str) -> None:
     raw = raw_environment(compose_services()[name])[workspace_service(name).env_var("database_url")]
     password = make_url(interpolate(raw)).password
     assert password in {placeholder(v) for v in required_variables(raw)}, (
-        f"{name}: the database password is written into the URL instead of ${{VAR:?...}}")
+        f"{name}: the database password is written into the URL instead of ${{VAR:?...}}"
+    )
 
 
 def test_issuer_client_secrets_come_only_from_required_variables() -> None:
-    raw = raw_environment(compose_services()[identity_service_name()])[
-        env_name(IssuerSettings, "clients")]
+    raw = raw_environment(compose_services()[identity_service_name()])[env_name(IssuerSettings, "clients")]
     clients = json.loads(raw)
     assert clients, "AUTH_CLIENTS is empty"
     for client_id, client in clients.items():
@@ -420,22 +433,25 @@ def test_issuer_client_secrets_come_only_from_required_variables() -> None:
 
 def test_no_secret_variable_has_a_default_value() -> None:
     # A default would be a secret written into the file; `:?` makes compose refuse to start.
-    uses = [m for m in INTERPOLATION.finditer(COMPOSE_FILE.read_text())
-            if SECRET_NAME.search(m["name"])]
+    uses = [m for m in INTERPOLATION.finditer(COMPOSE_FILE.read_text()) if SECRET_NAME.search(m["name"])]
     assert uses
     assert all(m["op"] == ":?" for m in uses), [m[0] for m in uses if m["op"] != ":?"]
 
 
 def test_env_example_lists_exactly_the_variables_compose_uses() -> None:
     used = {m["name"] for m in INTERPOLATION.finditer(COMPOSE_FILE.read_text())}
-    listed = {line.partition("=")[0].strip() for line in ENV_EXAMPLE.read_text().splitlines()
-              if line.strip() and not line.lstrip().startswith("#")}
+    listed = {
+        line.partition("=")[0].strip()
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
     assert listed == used
 
 
 @pytest.mark.parametrize("name", DATABASE_SERVICES)
 def test_each_service_presents_the_secret_the_issuer_holds_for_it(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     identity = identity_service_name()
     issuer = load_settings(IssuerSettings, environment(identity), monkeypatch)
     service = load_settings(workspace_service(name).own_settings, environment(name), monkeypatch)
@@ -468,8 +484,7 @@ def test_command_runs_the_start_script_for_its_own_service(name: str) -> None:
     argv = command(compose_services()[name])
     assert argv, f"{name} has no command"
     assert repo_path(argv[0]) == START_SCRIPT
-    assert argv[1:] in ([build_arg(compose_services()[name])],
-                        [build_arg(compose_services()[name]), "run"])
+    assert argv[1:] in ([build_arg(compose_services()[name])], [build_arg(compose_services()[name]), "run"])
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -507,8 +522,7 @@ def test_start_script_healthcheck_asks_healthz_on_the_settings_port() -> None:
 def test_start_script_is_executable_posix_sh() -> None:
     assert START_SCRIPT.read_text().startswith("#!/bin/sh\n")
     assert START_SCRIPT.stat().st_mode & stat.S_IXUSR
-    result = subprocess.run(["sh", "-n", str(START_SCRIPT)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(["sh", "-n", str(START_SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -522,9 +536,11 @@ def test_app_healthchecks_use_the_start_script(name: str) -> None:
 
 def test_postgres_init_script_creates_exactly_the_databases_in_use() -> None:
     postgres = compose_services()[postgres_service_name()]
-    scripts = [ROOT / source for source, target, *_ in
-               (str(v).split(":") for v in postgres.get("volumes", []))
-               if PurePosixPath(target).parent == INITDB_DIR]
+    scripts = [
+        ROOT / source
+        for source, target, *_ in (str(v).split(":") for v in postgres.get("volumes", []))
+        if PurePosixPath(target).parent == INITDB_DIR
+    ]
     assert len(scripts) == 1, "mount one init script into /docker-entrypoint-initdb.d"
     created = re.findall(r"CREATE\s+DATABASE\s+\"?(\w+)\"?", scripts[0].read_text(), re.IGNORECASE)
     used = [str(make_url(url).database) for url in database_urls().values()]
@@ -546,8 +562,11 @@ def test_postgres_is_checked_with_pg_isready_and_keeps_data_in_a_named_volume() 
     postgres = compose_services()[postgres_service_name()]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert is_required_variable(raw_environment(postgres)["POSTGRES_PASSWORD"])
-    data = [str(v).split(":")[0] for v in postgres["volumes"]
-            if str(v).split(":")[1] == "/var/lib/postgresql/data"]
+    data = [
+        str(v).split(":")[0]
+        for v in postgres["volumes"]
+        if str(v).split(":")[1] == "/var/lib/postgresql/data"
+    ]
     assert data
     assert data[0] in (compose().get("volumes") or {})
 
@@ -564,17 +583,16 @@ def test_named_volumes_are_declared() -> None:
 def test_identity_signing_key_survives_restarts_in_a_writable_volume() -> None:
     identity = identity_service_name()
     key_file = PurePosixPath(environment(identity)[env_name(IssuerSettings, "signing_key_file")])
-    targets = [PurePosixPath(str(v).split(":")[1])
-               for v in compose_services()[identity].get("volumes", [])]
+    targets = [PurePosixPath(str(v).split(":")[1]) for v in compose_services()[identity].get("volumes", [])]
     assert key_file.parent in targets, "the key would be lost with the container"
     # A new named volume takes the ownership of the image's directory: it must be the app user's.
-    assert any("chown" in i.args and str(key_file.parent) in i.args
-               for i in final_stage() if i.keyword == "RUN")
+    assert any(
+        "chown" in i.args and str(key_file.parent) in i.args for i in final_stage() if i.keyword == "RUN"
+    )
 
 
 def test_dockerfile_declares_service_arg_in_every_stage_that_uses_it() -> None:
-    using = [stage for stage in stages()
-             if any("SERVICE" in i.args for i in stage if i.keyword != "ARG")]
+    using = [stage for stage in stages() if any("SERVICE" in i.args for i in stage if i.keyword != "ARG")]
     assert len(using) >= 2, "both the build and the runtime stage depend on SERVICE"
     for stage in using:
         assert any(i.keyword == "ARG" and i.args == "SERVICE" for i in stage), stage[0].args
@@ -603,15 +621,20 @@ def test_dockerfile_syncs_locked_dependencies_before_copying_sources() -> None:
         assert flag in second
     assert "--no-install-workspace" not in second
     manifests = {"pyproject.toml", "uv.lock"}
-    before = [src for i in instructions[:syncs[0]] if i.keyword == "COPY" and "--from" not in i.args
-              for src in copy_sources(i)]
+    before = [
+        src
+        for i in instructions[: syncs[0]]
+        if i.keyword == "COPY" and "--from" not in i.args
+        for src in copy_sources(i)
+    ]
     # Only manifests before the first sync: a code change must not invalidate the dependencies.
     assert all(PurePosixPath(src).name in manifests for src in before), before
     members = {"shared", *(f"services/{name}" for name in workspace_services())}
     copied = {str(PurePosixPath(src).parent) for src in before if src.endswith("pyproject.toml")}
     assert members <= copied, "uv needs every member's pyproject.toml to read the workspace"
-    between = [src for i in instructions[syncs[0]:syncs[1]] if i.keyword == "COPY"
-               for src in copy_sources(i)]
+    between = [
+        src for i in instructions[syncs[0] : syncs[1]] if i.keyword == "COPY" for src in copy_sources(i)
+    ]
     assert {"shared", "services"} <= set(between)
 
 
@@ -637,8 +660,7 @@ def test_dockerfile_ships_the_start_script_and_the_service_migrations() -> None:
 
 
 def test_dockerfile_exposes_every_service_port_and_starts_the_script() -> None:
-    exposed = {int(p.split("/")[0]) for i in final_stage() if i.keyword == "EXPOSE"
-               for p in i.args.split()}
+    exposed = {int(p.split("/")[0]) for i in final_stage() if i.keyword == "EXPOSE" for p in i.args.split()}
     defaults = {s.own_settings.model_fields["port"].default for s in workspace_services().values()}
     assert exposed == defaults
     cmd = [json.loads(i.args) for i in final_stage() if i.keyword == "CMD"]
@@ -654,11 +676,18 @@ def test_dockerfile_exposes_every_service_port_and_starts_the_script() -> None:
 
 
 def test_dockerignore_keeps_local_state_out_but_not_what_the_image_copies() -> None:
-    ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", "var", ".env"} <= ignored
-    copied = {PurePosixPath(src).parts[0] for i in dockerfile() if i.keyword == "COPY"
-              and "--from" not in i.args for src in copy_sources(i)}
+    copied = {
+        PurePosixPath(src).parts[0]
+        for i in dockerfile()
+        if i.keyword == "COPY" and "--from" not in i.args
+        for src in copy_sources(i)
+    }
     assert copied
     assert not copied & ignored
 
@@ -680,13 +709,15 @@ def test_k8s_secrets_come_from_secret_refs() -> None:
     env = dict(container_env(container))
     for field in ("database_url", "client_secret"):
         assert "secretKeyRef" in env[service.env_var(field)].get("valueFrom", {}), field
-    literal = [k for k, entry in env.items() if "value" in entry
-               and (SECRET_NAME.search(k) or k == service.env_var("database_url"))]
+    literal = [
+        k
+        for k, entry in env.items()
+        if "value" in entry and (SECRET_NAME.search(k) or k == service.env_var("database_url"))
+    ]
     assert not literal
 
 
-def test_k8s_deployment_listens_and_is_probed_on_the_settings_port(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_k8s_deployment_listens_and_is_probed_on_the_settings_port(monkeypatch: pytest.MonkeyPatch) -> None:
     service = workspace_services()[K8S_SERVICE]
     container = pod_containers(k8s_object("Deployment", K8S_SERVICE))[0]
     env = {key: entry.get("value", placeholder(key)) for key, entry in container_env(container)}
@@ -710,8 +741,10 @@ def test_k8s_deployment_serves_and_the_job_migrates_with_the_same_image() -> Non
     assert repo_path(job["command"][0]) == START_SCRIPT
     assert job["command"][1:] == [K8S_SERVICE, "migrate"]
     database = workspace_services()[K8S_SERVICE].env_var("database_url")
-    assert (dict(container_env(job))[database]["valueFrom"]
-            == dict(container_env(deployment))[database]["valueFrom"])
+    assert (
+        dict(container_env(job))[database]["valueFrom"]
+        == dict(container_env(deployment))[database]["valueFrom"]
+    )
 
 
 def test_k8s_pods_run_as_the_image_user() -> None:
@@ -727,6 +760,5 @@ def test_k8s_service_routes_to_the_deployment_pods() -> None:
     labels = deployment["template"]["metadata"]["labels"]
     assert service["selector"].items() <= labels.items()
     assert deployment["selector"]["matchLabels"].items() <= labels.items()
-    port_names = {p["name"] for p in pod_containers(k8s_object("Deployment", K8S_SERVICE))[0]
-                  ["ports"]}
+    port_names = {p["name"] for p in pod_containers(k8s_object("Deployment", K8S_SERVICE))[0]["ports"]}
     assert all(p["targetPort"] in port_names for p in service["ports"])
