@@ -121,3 +121,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The factory itself, for operations that manage their own transactions (idempotent POSTs)."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return factory
+
+
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+
+
+async def lock_feed(session: AsyncSession) -> None:
+    """Serialise appends to a change feed until commit, so sequence order is commit order.
+
+    Without it, a PostgreSQL reader could see seq N+1 committed before seq N and skip N for
+    ever. SQLite transactions are already serialised (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(7270010)"))

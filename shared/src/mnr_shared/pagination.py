@@ -40,13 +40,13 @@ def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError) as exc:
-        raise _bad_cursor() from exc
+        raise invalid_cursor() from exc
     if not isinstance(values, list) or len(values) != arity:
-        raise _bad_cursor()
+        raise invalid_cursor()
     return values
 
 
-def _bad_cursor() -> UnprocessableContent:
+def invalid_cursor() -> UnprocessableContent:
     return UnprocessableContent(
         "The cursor is not valid; pass `next_cursor` from a previous page unchanged.",
         slug="validation",

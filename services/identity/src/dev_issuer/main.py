@@ -82,7 +82,7 @@ class Issuer:
             **claims,
         }
         return str(
-            jwt.encode(payload, self.key.private_pem, algorithm="RS256", headers={"kid": self.key.kid})
+            jwt.encode(payload, self.key.signer, algorithm="RS256", headers={"kid": self.key.kid})
         )
 
 
