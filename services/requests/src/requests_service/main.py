@@ -12,11 +12,24 @@ from mnr_shared.app import build_app, service_runtime
 from mnr_shared.auth import AuthSettings
 from requests_service import router
 from requests_service.config import Settings, get_settings
+from requests_service.service import transition_table_markdown
 
 DESCRIPTION = (
-    "Technical-assistance requests from UNICEF country offices: filing, review status machine, "
-    "history and comments."
+    "Technical-assistance requests from UNICEF country offices: filing, the review status machine, "
+    "history, comments and reporting.\n\n"
+    "A country office sees and touches only the requests of its own `offices` (anything else is "
+    "404); the programme division and admins see all; clients act by scope (`requests:read`, "
+    "`requests:write`); experts have no access (403). Errors are `application/problem+json`.\n\n"
+    "Status machine (`POST /v1/requests/{id}/transitions`):\n\n" + transition_table_markdown()
 )
+OPENAPI_TAGS = [
+    {"name": "requests", "description": "File, read, list, edit and transition assistance requests."},
+    {
+        "name": "history and comments",
+        "description": "What happened to a request, and the conversation on it.",
+    },
+    {"name": "reporting", "description": "Counts for the programme division."},
+]
 
 
 def create_app(
@@ -46,6 +59,7 @@ def create_app(
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.include_router(router.router)

@@ -16,7 +16,7 @@ from mnr_shared.idempotency import IdempotencyKey
 from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
-from roster_service import service
+from roster_service import service, spreadsheets
 from roster_service.db import idempotency
 from roster_service.models import ExpertStatus
 from roster_service.schemas import (
@@ -418,3 +418,135 @@ async def list_changes(
     """Admin and `roster:read` services: every change to an expert's matching projection, in a
     strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`."""
     return await service.changes(session=session, after=after, limit=limit)
+
+
+# --- spreadsheets: import template, import, export --------------------------------------------
+# These routes sit on a router of their own that is spliced in front of the others at the end of
+# this section: routes match in registration order, and `GET /v1/experts/export` must not be
+# taken by `GET /v1/experts/{expert_id}` (which would answer 422 for a non-UUID id).
+
+spreadsheet_router = APIRouter(prefix="/v1", tags=["spreadsheets"], responses=problem_responses(401, 403))
+SheetFormatQuery = Annotated[
+    spreadsheets.SheetFormat, Query(alias="format", description="`csv` (UTF-8) or `xlsx`.")
+]
+UploadedSheet = Annotated[spreadsheets.Upload, Depends(spreadsheets.read_upload)]
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The spreadsheet, as an attachment",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            spreadsheets.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+_UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "full_name,email,capabilities,languages\n"
+            "Amina Odhiambo,amina.odhiambo@example.org,3:4; 5:3,en:C2; sw:C2\n",
+        },
+        spreadsheets.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+    },
+}
+
+
+async def _search_filters(
+    capability: Annotated[
+        list[CapabilityNumber], Query(description="Repeatable; the expert must have every one (AND).")
+    ] = [],  # noqa: B006
+    min_level: Annotated[
+        ExpertiseLevel, Query(description="Minimum level for every `capability` given.")
+    ] = 1,
+    language: Annotated[LanguageTag | None, Query(description="BCP 47; `en` matches `en-GB`.")] = None,
+    min_language_level: Annotated[CEFR | None, Query()] = None,
+    region: Annotated[RegionCode | None, Query(description="UNICEF region of country experience.")] = None,
+    country: Annotated[ISO3 | None, Query(description="Country experience (ISO3).")] = None,
+    status: Annotated[list[ExpertStatus], Query(description="Repeatable.")] = [],  # noqa: B006
+    available_from: Annotated[date | None, Query(description="Free for the whole window.")] = None,
+    available_to: Annotated[date | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Text in name or summary.")
+    ] = None,
+) -> service.ExpertFilters:
+    """The filters of `GET /v1/experts`, for routes that take the same query."""
+    return service.ExpertFilters(
+        capability=capability,
+        min_level=min_level,
+        language=language,
+        min_language_level=min_language_level,
+        region=region,
+        country=country,
+        status=status,
+        available_from=available_from or available_to,
+        available_to=available_to or available_from,
+        q=q,
+    )
+
+
+SearchFilters = Annotated[service.ExpertFilters, Depends(_search_filters)]
+
+
+@spreadsheet_router.get(
+    "/experts/import/template",
+    response_class=Response,
+    summary="Download the import template",
+    description="PD and admin: the header row of the import layout and one example row.\n\n"
+    + spreadsheets.LAYOUT,
+    responses={**_DOWNLOAD, **problem_responses(422)},
+)
+async def import_template(_: Vetter, fmt: SheetFormatQuery = spreadsheets.SheetFormat.CSV) -> Response:
+    return Response(
+        spreadsheets.template(fmt),
+        media_type=fmt.media_type,
+        headers=spreadsheets.attachment("experts-import-template", fmt),
+    )
+
+
+@spreadsheet_router.post(
+    "/experts/import",
+    summary="Import experts from a CSV or XLSX file",
+    description=spreadsheets.IMPORT_DESCRIPTION,
+    responses=problem_responses(413, 422),
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
+async def import_experts(
+    who: Vetter,
+    upload: UploadedSheet,
+    session: SessionDep,
+    dry_run: Annotated[bool, Query(description="Validate and report only; write nothing.")] = False,
+) -> spreadsheets.ImportReport:
+    return await service.import_experts(session=session, by=who, upload=upload, dry_run=dry_run)
+
+
+@spreadsheet_router.get(
+    "/experts/export",
+    response_class=Response,
+    summary="Export experts as CSV or XLSX",
+    responses={**_DOWNLOAD, **problem_responses(422)},
+)
+async def export_experts(
+    who: Searcher,
+    session: SessionDep,
+    filters: SearchFilters,
+    fmt: SheetFormatQuery = spreadsheets.SheetFormat.CSV,
+) -> Response:
+    """Takes the filters of `GET /v1/experts`. PD, admin and `roster:read` services get every
+    matching expert in the import layout (an export re-imports as updates); a country office gets
+    the public columns (full_name, summary, status, capabilities, languages, regions) of active
+    experts only; experts are refused."""
+    content = await service.export_experts(session=session, by=who, filters=filters, fmt=fmt)
+    return Response(
+        content, media_type=fmt.media_type, headers=spreadsheets.attachment(spreadsheets.export_stem(), fmt)
+    )
+
+
+router.routes[:0] = spreadsheet_router.routes

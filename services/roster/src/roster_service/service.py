@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -23,6 +23,7 @@ from mnr_shared.auth import Principal, Role
 from mnr_shared.db import lock_feed, utcnow
 from mnr_shared.etag import check_if_match, make_etag
 from mnr_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
+from roster_service import spreadsheets
 from roster_service.errors import Conflict, Forbidden, NotFound
 from roster_service.models import (
     ActiveBookingStatuses,
@@ -482,23 +483,19 @@ async def get_own_profile(*, session: AsyncSession, by: Principal) -> tuple[Expe
     return _full(bundle), bundle.etag
 
 
-async def update_expert(
-    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, body: ExpertUpdate, if_match: str | None
-) -> tuple[ExpertRead, str]:
-    """Apply a PATCH if the caller saw the current version; experts edit only their own profile
-    and never status, vetting or rate."""
-    bundle = await _find(session, expert_id, lock=True)
+async def _apply_update(
+    session: AsyncSession,
+    *,
+    bundle: Bundle,
+    by: Principal,
+    body: ExpertUpdate,
+    also_changed: Sequence[str] = (),
+    reason: str | None = None,
+) -> None:
+    """Apply the fields sent in `body` (lists replace whole lists), bump the version and record the
+    change with its feed item and audit entry, inside the caller's transaction (no commit)."""
     expert = bundle.expert
-    privileged = by.has_role(*PRIVILEGED_ROLES)
-    if not privileged and not is_self(by, expert):
-        view(by, bundle)  # 404 when they may not even see it
-        raise Forbidden("You may not edit this expert.")
-    check_if_match(if_match, bundle.etag)
     changed = body.model_fields_set
-    if not privileged:
-        denied = changed & EXPERT_FORBIDDEN_FIELDS
-        if denied:
-            raise Forbidden(f"Experts cannot set their own {', '.join(sorted(denied))}.")
     if "email" in changed and body.email != expert.email:
         assert body.email is not None
         await _email_free(session, body.email, other_than=expert.id)
@@ -533,9 +530,34 @@ async def update_expert(
     _touch(expert)
     try:
         await _save_children(session, bundle, stale)
-        await _record(session, bundle=bundle, by=by, action="update", fields=sorted(changed))
+        await _record(
+            session,
+            bundle=bundle,
+            by=by,
+            action="update",
+            fields=sorted({*changed, *also_changed}),
+            reason=reason,
+        )
     except IntegrityError as exc:
         raise Conflict("An expert with this email already exists.", slug="duplicate-email") from exc
+
+
+async def update_expert(
+    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, body: ExpertUpdate, if_match: str | None
+) -> tuple[ExpertRead, str]:
+    """Apply a PATCH if the caller saw the current version; experts edit only their own profile
+    and never status, vetting or rate."""
+    bundle = await _find(session, expert_id, lock=True)
+    privileged = by.has_role(*PRIVILEGED_ROLES)
+    if not privileged and not is_self(by, bundle.expert):
+        view(by, bundle)  # 404 when they may not even see it
+        raise Forbidden("You may not edit this expert.")
+    check_if_match(if_match, bundle.etag)
+    if not privileged:
+        denied = body.model_fields_set & EXPERT_FORBIDDEN_FIELDS
+        if denied:
+            raise Forbidden(f"Experts cannot set their own {', '.join(sorted(denied))}.")
+    await _apply_update(session, bundle=bundle, by=by, body=body)
     await session.commit()
     return _full(bundle), bundle.etag
 
@@ -1000,3 +1022,139 @@ async def history(
         for r in rows
     ]
     return items, encode_cursor(items[-1].id) if more and items else None
+
+
+# --- spreadsheets: import and export ----------------------------------------------------------
+# The layout, parsing and file writing live in spreadsheets.py; the reads and writes are here.
+
+IMPORT_STATUS_REASON = "Set by spreadsheet import."
+# Rows per IN (...) query: well inside SQLite's and asyncpg's bound-parameter limits.
+_CHUNK = 500
+
+
+async def _bundles_by_email(session: AsyncSession, emails: Sequence[str], *, lock: bool) -> dict[str, Bundle]:
+    """Live experts with these (lower-case) emails, with their profiles, in a few queries."""
+    found: dict[str, Bundle] = {}
+    for start in range(0, len(emails), _CHUNK):
+        query = select(Expert).where(
+            col(Expert.email).in_(emails[start : start + _CHUNK]), col(Expert.erased_at).is_(None)
+        )
+        if lock:
+            query = query.with_for_update()
+        for bundle in await _load_children(session, list((await session.scalars(query)).all())):
+            found[bundle.expert.email or ""] = bundle
+    return found
+
+
+def _stored_vetting(expert: Expert) -> Vetting:
+    return Vetting.model_construct(
+        references_checked_on=expert.references_checked_on,
+        safeguarding_check_on=expert.safeguarding_check_on,
+        bsafe_completed_on=expert.bsafe_completed_on,
+    )
+
+
+async def _import_row(
+    session: AsyncSession,
+    *,
+    by: Principal,
+    row: spreadsheets.ParsedRow,
+    columns: frozenset[str],
+    bundle: Bundle | None,
+    dry_run: bool,
+) -> spreadsheets.ImportRow:
+    body = row.body
+    if body is None:
+        return spreadsheets.rejected(row)
+    outcome = spreadsheets.ImportOutcome
+    if bundle is None:
+        expert_id = None
+        if not dry_run:
+            try:
+                async with session.begin_nested():
+                    created, _ = await create_expert(session=session, by=by, body=body)
+            except Conflict as exc:
+                return spreadsheets.rejected(row, spreadsheets.RowError(field="email", msg=str(exc)))
+            expert_id = created.id
+        return spreadsheets.ImportRow(
+            row=row.number, email=body.email, outcome=outcome.CREATED, expert_id=expert_id
+        )
+    expert = bundle.expert
+    expert_id = expert.id
+    wanted = body.status if body.status is not None and body.status != expert.status else None
+    if wanted is not None and wanted not in STATUS_MOVES[expert.status]:
+        allowed = ", ".join(sorted(s.value for s in STATUS_MOVES[expert.status])) or "none"
+        msg = f"an expert who is {expert.status.value} cannot become {wanted.value} (allowed: {allowed})"
+        return spreadsheets.rejected(row, spreadsheets.RowError(field="status", msg=msg))
+    if not dry_run:
+        update = spreadsheets.update_for(row, columns=columns, vetting=_stored_vetting(expert))
+        try:
+            async with session.begin_nested():
+                if wanted is not None:
+                    expert.status = wanted
+                    expert.status_reason = IMPORT_STATUS_REASON
+                await _apply_update(
+                    session,
+                    bundle=bundle,
+                    by=by,
+                    body=update,
+                    also_changed=["status"] if wanted is not None else [],
+                    reason=IMPORT_STATUS_REASON if wanted is not None else None,
+                )
+        except Conflict as exc:
+            return spreadsheets.rejected(row, spreadsheets.RowError(field="email", msg=str(exc)))
+    return spreadsheets.ImportRow(
+        row=row.number, email=body.email, outcome=outcome.UPDATED, expert_id=expert_id
+    )
+
+
+async def import_experts(
+    *, session: AsyncSession, by: Principal, upload: spreadsheets.Upload, dry_run: bool
+) -> spreadsheets.ImportReport:
+    """Create, or update by email, one expert per valid row, each row in its own savepoint and all
+    committed together; rejected rows are reported and leave nothing behind; a dry run writes
+    nothing. 422 when the file cannot be read as a whole."""
+    sheet = spreadsheets.read_sheet(upload)
+    rows = spreadsheets.parse_rows(sheet)
+    emails = sorted({row.body.email for row in rows if row.body is not None})
+    existing = await _bundles_by_email(session, emails, lock=not dry_run)
+    columns = frozenset(sheet.columns)
+    results = [
+        await _import_row(
+            session,
+            by=by,
+            row=row,
+            columns=columns,
+            bundle=existing.get(row.body.email) if row.body is not None else None,
+            dry_run=dry_run,
+        )
+        for row in rows
+    ]
+    if not dry_run:
+        await session.commit()
+    return spreadsheets.report(dry_run=dry_run, rows=results)
+
+
+async def export_experts(
+    *, session: AsyncSession, by: Principal, filters: ExpertFilters, fmt: spreadsheets.SheetFormat
+) -> bytes:
+    """Every expert matching `filters` that the caller may see, oldest first: the import layout
+    for PD, admin and `roster:read` services (it re-imports as updates), the public columns of
+    active experts for a country office."""
+    privileged = is_privileged(by)
+    if not privileged and not by.has_role(Role.COUNTRY_OFFICE.value):
+        raise Forbidden("Your role may not export the roster.")
+    if not privileged:
+        filters = replace(filters, status=[ExpertStatus.ACTIVE])
+    query = select(Expert).where(and_(*_conditions(filters))).order_by(col(Expert.created_at), col(Expert.id))
+    experts = list((await session.scalars(query)).all())
+    rows: list[list[spreadsheets.Cell]] = []
+    for start in range(0, len(experts), _CHUNK):
+        for bundle in await _load_children(session, experts[start : start + _CHUNK]):
+            rows.append(
+                spreadsheets.full_row(_full(bundle))
+                if privileged
+                else spreadsheets.public_row(_public(bundle))
+            )
+    columns = spreadsheets.COLUMNS if privileged else spreadsheets.PUBLIC_COLUMNS
+    return spreadsheets.write_sheet(fmt, columns, rows)
