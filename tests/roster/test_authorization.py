@@ -135,6 +135,10 @@ def _routes() -> dict[str, tuple[Call, dict[str, int]]]:
             lambda c, w, h: c.get(f"/v1/bookings/{w.booking_id}", headers=h),
             {"programme_division": 200, "admin": 200, "service_scoped": 200},
         ),
+        "GET bookings by match": (
+            lambda c, w, h: c.get("/v1/bookings", params={"match_id": str(uuid.uuid4())}, headers=h),
+            {"programme_division": 200, "admin": 200, "service_scoped": 200},
+        ),
         "POST confirm": (
             lambda c, w, h: c.post(f"/v1/bookings/{w.booking_id}/confirm", headers=h),
             {"programme_division": 200, "admin": 200, "service_scoped": 200},

@@ -198,3 +198,15 @@ async def test_postgresql_itself_refuses_overlapping_live_bookings(
             await connection.execute(text(insert.text.replace("'hold'", "'released'")), params)
     finally:
         await engine.dispose()
+
+
+async def test_a_match_finds_its_booking_by_match_id(
+    roster: httpx.AsyncClient, matching: dict[str, str], make_expert: Any, booking_body: Any
+) -> None:
+    expert = await make_expert()
+    body = booking_body()
+    held = (await roster.post(f"/v1/experts/{expert['id']}/bookings", json=body, headers=matching)).json()
+    found = (await roster.get("/v1/bookings", params={"match_id": body["match_id"]}, headers=matching)).json()
+    assert [b["id"] for b in found["items"]] == [held["id"]]
+    none = (await roster.get("/v1/bookings", params={"match_id": str(uuid.uuid4())}, headers=matching)).json()
+    assert none == {"items": []}

@@ -375,6 +375,16 @@ async def hold_booking(
     )
 
 
+@router.get("/bookings", tags=["bookings"], summary="Find the booking of a match")
+async def find_bookings(
+    match_id: Annotated[uuid.UUID, Query(description="The match the booking was placed for.")],
+    _: BookingReader,
+    session: SessionDep,
+) -> dict[str, list[BookingRead]]:
+    """PD, admin and `roster:read` services: `{"items": [...]}`, empty when the match holds nothing."""
+    return {"items": await service.bookings_for_match(session=session, match_id=match_id)}
+
+
 @router.get(
     "/bookings/{booking_id}", tags=["bookings"], summary="One booking", responses=problem_responses(404)
 )

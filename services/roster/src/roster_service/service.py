@@ -946,6 +946,12 @@ async def get_booking(*, session: AsyncSession, booking_id: uuid.UUID) -> Bookin
     return _booking(row)
 
 
+async def bookings_for_match(*, session: AsyncSession, match_id: uuid.UUID) -> list[BookingRead]:
+    """The booking placed for a match, if any (how a saga finds a hold whose answer it lost)."""
+    rows = (await session.scalars(select(Booking).where(col(Booking.match_id) == match_id))).all()
+    return [_booking(row) for row in rows]
+
+
 async def confirm(*, session: AsyncSession, by: Principal, booking_id: uuid.UUID) -> BookingRead:
     """hold → confirmed (repeating it is harmless); a released booking cannot be confirmed."""
     row, bundle = await _booking_for_update(session, booking_id)
