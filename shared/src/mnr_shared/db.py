@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Dialect, MetaData, event, text
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.types import TypeDecorator
 
 # Named constraints make Alembic diffs and downgrades deterministic on both databases.
 NAMING_CONVENTION = {

@@ -142,3 +142,46 @@ class IdempotencyStore:
         if stored is None:  # the conflict was not our key: let the caller see it
             raise conflict
         return stored
+
+    async def run_detached(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        scope: str,
+        key: str | None,
+        body: Any,
+        work: Callable[[], Awaitable[tuple[int, Any]]],
+    ) -> StoredResponse:
+        """Like `run`, for work that commits in transactions of its own (a saga): the key is
+        checked in one short transaction and the answer recorded in another, so no transaction
+        is held open across the work."""
+        if key is None:
+            status, response = await work()
+            return StoredResponse(status, response, replayed=False)
+        validate_key(key)
+        digest = body_hash(body)
+        async with sessionmaker() as session:
+            stored = await self.find(session, scope=scope, key=key, request_hash=digest)
+        if stored is not None:
+            return stored
+        status, response = await work()
+        async with sessionmaker() as session:
+            try:
+                await session.execute(
+                    self.table.insert().values(
+                        scope=scope,
+                        key=key,
+                        request_hash=digest,
+                        status_code=status,
+                        response_body=json.loads(json.dumps(response, default=str)),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                replay = await self.find(session, scope=scope, key=key, request_hash=digest)
+                if replay is not None:
+                    return replay
+                raise
+        return StoredResponse(status, response, replayed=False)

@@ -18,6 +18,23 @@ class Settings(BaseSettings):
     client_id: str = "matching-service"
     client_secret: str = Field(default="dev-secret-matching-service", min_length=8)
     log_level: str = "info"
+    roster_url: str = "http://127.0.0.1:8001"
+    requests_url: str = "http://127.0.0.1:8002"
+    token_url: str | None = Field(
+        default=None, description="Client-credentials endpoint; default: AUTH_ISSUER + /token."
+    )
+    poll_interval_seconds: float = Field(default=2.0, gt=0, le=300)
+    recovery_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    offer_ttl_days: float = Field(default=7.0, gt=0, le=365)
+    # A hold whose answer was lost is only released after this long, so that a request still in
+    # flight cannot land after the release and leave an orphan hold.
+    compensation_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    upstream_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    upstream_retries: int = Field(default=2, ge=0, le=10)
+    # Fault injection for the crash-recovery test only: sleep this long between the hold and the
+    # request update, so a test can kill the process there. Never set in production.
+    debug_pause_after_hold_seconds: float = Field(default=0.0, ge=0, le=600)
 
 
 @lru_cache

@@ -1,21 +1,31 @@
-"""The matching service app: `create_app()` and its lifespan."""
+"""The matching service app: `create_app()` and its lifespan (clients, index follower, worker)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
-from matching_service import router
+from matching_service import router, service
+from matching_service.clients.upstream import RequestsClient, RosterClient
 from matching_service.config import Settings, get_settings
+from matching_service.feed import IndexFollower
+from matching_service.index import ExpertIndex
+from matching_service.saga import Saga
 from mnr_shared.app import build_app, service_runtime
 from mnr_shared.auth import AuthSettings
+from mnr_shared.http import build_client
+from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
 
 DESCRIPTION = (
-    "Ranks experts against assistance requests with an explained score, and turns the Programme "
-    "Division's approval into a reservation (the approval saga)."
+    "Ranks experts against assistance requests with an explained score, and turns the "
+    "Programme Division's approval into a reservation (the approval saga). Experts live in an "
+    "in-memory columnar index fed by the roster's change feed; a ranking never touches a "
+    "database or the network per expert."
 )
 
 
@@ -24,8 +34,10 @@ def create_app(
     *,
     auth: AuthSettings | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    background: bool = True,
 ) -> FastAPI:
-    """Build the app; `transport` routes outbound HTTP in-process for tests."""
+    """Build the app; `transport` routes outbound HTTP in-process for tests, and
+    `background=False` leaves feed polling and recovery to explicit calls (tests drive them)."""
     settings = settings or get_settings()
     auth = auth or AuthSettings()
 
@@ -38,7 +50,62 @@ def create_app(
             auth=auth,
             transport=transport,
         ):
-            yield
+            timeouts = {
+                "connect_timeout": settings.upstream_connect_timeout_seconds,
+                "read_timeout": settings.upstream_read_timeout_seconds,
+                "retries": settings.upstream_retries,
+                "transport": transport,
+            }
+            token_http = build_client(**timeouts)  # type: ignore[arg-type]
+            tokens = ServiceTokenClient(
+                http=token_http,
+                token_url=settings.token_url or f"{auth.issuer.rstrip('/')}/token",
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+            )
+            roster_http = build_client(settings.roster_url, auth=ServiceTokenAuth(tokens), **timeouts)  # type: ignore[arg-type]
+            requests_http = build_client(settings.requests_url, auth=ServiceTokenAuth(tokens), **timeouts)  # type: ignore[arg-type]
+            roster, requests = RosterClient(roster_http), RequestsClient(requests_http)
+            index = ExpertIndex()
+            follower = IndexFollower(
+                roster=roster, index=index, interval_seconds=settings.poll_interval_seconds
+            )
+            saga = Saga(sessions=app.state.sessionmaker, roster=roster, requests=requests, settings=settings)
+            app.state.ctx = service.Context(
+                settings=settings,
+                sessions=app.state.sessionmaker,
+                roster=roster,
+                requests=requests,
+                index=index,
+                follower=follower,
+                saga=saga,
+            )
+            async with app.state.sessionmaker() as session:
+                await service.ensure_policy(session=session)
+
+            async def index_loaded() -> None:
+                if not follower.loaded.is_set():
+                    raise RuntimeError("expert index not loaded yet")
+
+            async def upstream_up(client: httpx.AsyncClient) -> None:
+                (await client.get("/healthz")).raise_for_status()
+
+            app.state.readiness_checks["index"] = index_loaded
+            app.state.readiness_checks["roster"] = lambda: upstream_up(roster_http)
+            app.state.readiness_checks["requests"] = lambda: upstream_up(requests_http)
+            tasks = (
+                [asyncio.create_task(follower.run()), asyncio.create_task(saga.run())] if background else []
+            )
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                for client in (roster_http, requests_http, token_http):
+                    await client.aclose()
 
     app = build_app(
         service="matching",

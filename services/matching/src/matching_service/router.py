@@ -2,8 +2,236 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from matching_service import service
+from matching_service.db import idempotency
+from matching_service.models import MatchStatus
+from matching_service.schemas import (
+    CancelBody,
+    DeclineBody,
+    MatchCreate,
+    MatchRead,
+    PolicyRead,
+    Ranking,
+    SearchBody,
+    Weights,
+)
+from mnr_shared.auth import Principal, Role, require_roles
+from mnr_shared.db import SessionDep, SessionmakerDep
+from mnr_shared.idempotency import IdempotencyKey
+from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+
+PD, ADMIN, EXPERT, OFFICE = (
+    Role.PROGRAMME_DIVISION.value,
+    Role.ADMIN.value,
+    Role.EXPERT.value,
+    Role.COUNTRY_OFFICE.value,
+)
+Programme = Annotated[Principal, Depends(require_roles(PD, ADMIN))]
+ShortlistReader = Annotated[Principal, Depends(require_roles(PD, ADMIN, OFFICE))]
+Admin = Annotated[Principal, Depends(require_roles(ADMIN))]
+MatchReader = Annotated[Principal, Depends(require_roles(PD, ADMIN, EXPERT))]
+Expert = Annotated[Principal, Depends(require_roles(EXPERT))]
+ShortlistLimit = Annotated[int, Query(ge=1, le=200, description="How many candidates (1–200).")]
+
+
+def get_context(request: Request) -> service.Context:
+    ctx: service.Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[service.Context, Depends(get_context)]
+
+
+@router.get(
+    "/requests/{request_id}/candidates",
+    tags=["ranking"],
+    summary="Ranked candidates for a request",
+    responses=problem_responses(404, 503),
+)
+async def request_candidates(
+    request_id: uuid.UUID,
+    who: ShortlistReader,
+    ctx: ContextDep,
+    limit: ShortlistLimit = 20,
+) -> Ranking:
+    """PD and admin; the request's own country office too. Each candidate explains its score
+    (components with weight and contribution, matched and missing capabilities and languages,
+    region reason, free days); `excluded` counts the experts filtered out, by first reason.
+    Carries `index_seq` and `index_age_seconds` so a reader knows how fresh the roster view is."""
+    return await service.candidates(ctx=ctx, by=who, request_id=request_id, limit=limit)
+
+
+@router.post(
+    "/search",
+    tags=["ranking"],
+    summary="What-if ranking for an unsaved request",
+    responses=problem_responses(422, 503),
+)
+async def search(body: SearchBody, _: Programme, ctx: ContextDep, limit: ShortlistLimit = 20) -> Ranking:
+    """PD and admin: the same ranking for a request body that is not saved anywhere."""
+    return await service.search(ctx=ctx, body=body, limit=limit)
+
+
+@router.get("/policy", tags=["policy"], summary="The current scoring weights")
+async def get_policy(_: Programme, session: SessionDep, response: Response) -> PolicyRead:
+    """PD and admin: the newest policy version, with its ETag for a following PUT."""
+    policy, etag = await service.current_policy(session=session)
+    response.headers["ETag"] = etag
+    return policy
+
+
+@router.put(
+    "/policy",
+    tags=["policy"],
+    summary="Change the scoring weights (new version)",
+    responses=problem_responses(409, 412, 422, 428),
+)
+async def put_policy(
+    weights: Weights,
+    who: Admin,
+    session: SessionDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> PolicyRead:
+    """Admin: weights in [0, 1] summing to 1; every change is a new version (old ones kept).
+    Requires `If-Match` with the current policy's ETag."""
+    policy, etag = await service.set_policy(session=session, by=who, weights=weights, if_match=if_match)
+    response.headers["ETag"] = etag
+    return policy
+
+
+@router.get("/policy/versions", tags=["policy"], summary="Every policy version")
+async def list_policy_versions(_: Programme, session: SessionDep) -> list[PolicyRead]:
+    """PD and admin: the history of weights, oldest first."""
+    return await service.policy_versions(session=session)
+
+
+@router.post(
+    "/matches",
+    tags=["matches"],
+    status_code=201,
+    response_model=MatchRead,
+    summary="Approve a match (runs the approval saga)",
+    responses={
+        202: {"description": "Held; the request update is still under way"},
+        **problem_responses(404, 409, 422, 503),
+    },
+)
+async def approve_match(
+    body: MatchCreate,
+    who: Programme,
+    ctx: ContextDep,
+    sessions: SessionmakerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """PD and admin. Records the match as pending with the score breakdown and policy version,
+    holds the request's window in roster, moves the request to `matched`, and offers the match
+    to the expert (201). 409 when the expert is not free or not eligible — with the next best
+    candidates — or the request already has a live match; 503 when roster cannot be reached
+    (nothing is held); 202 when the hold is placed but the request update must be retried
+    (the recovery worker finishes it)."""
+
+    async def work() -> tuple[int, Any]:
+        match = await service.approve(
+            ctx=ctx,
+            by=who,
+            request_id=body.request_id,
+            expert_id=body.expert_id,
+            note=body.note,
+        )
+        status = 202 if match.pending_step is not None else 201
+        return status, match.model_dump(mode="json")
+
+    # The saga commits step by step in transactions of its own, so the key is looked up before
+    # and recorded after it rather than around it.
+    stored = await idempotency.run_detached(
+        sessions,
+        scope=f"{who.sub}:POST /v1/matches",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        work=work,
+    )
+    return JSONResponse(
+        stored.body, status_code=stored.status_code, headers={"Location": f"/v1/matches/{stored.body['id']}"}
+    )
+
+
+@router.get(
+    "/matches",
+    tags=["matches"],
+    response_model=Page[MatchRead],
+    summary="List matches",
+    responses=problem_responses(422),
+)
+async def list_matches(
+    who: MatchReader,
+    ctx: ContextDep,
+    session: SessionDep,
+    request_id: uuid.UUID | None = None,
+    expert_id: uuid.UUID | None = None,
+    status: Annotated[list[MatchStatus], Query()] = [],  # noqa: B006
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """PD and admin see all; an expert sees only their own offers. Newest first."""
+    items, next_cursor = await service.list_matches(
+        ctx=ctx,
+        session=session,
+        by=who,
+        request_id=request_id,
+        expert_id=expert_id,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/matches/{match_id}", tags=["matches"], summary="One match", responses=problem_responses(404))
+async def get_match(match_id: uuid.UUID, who: MatchReader, ctx: ContextDep, session: SessionDep) -> MatchRead:
+    """PD, admin, or the expert named in it."""
+    return await service.get_match(ctx=ctx, session=session, by=who, match_id=match_id)
+
+
+@router.post(
+    "/matches/{match_id}/accept",
+    tags=["matches"],
+    summary="Accept an offer (expert)",
+    responses=problem_responses(404, 409),
+)
+async def accept_match(match_id: uuid.UUID, who: Expert, ctx: ContextDep) -> MatchRead:
+    """The expert named: confirms the booking and marks the request `fulfilled`."""
+    return await service.accept(ctx=ctx, by=who, match_id=match_id)
+
+
+@router.post(
+    "/matches/{match_id}/decline",
+    tags=["matches"],
+    summary="Decline an offer (expert)",
+    responses=problem_responses(404, 409, 422),
+)
+async def decline_match(match_id: uuid.UUID, body: DeclineBody, who: Expert, ctx: ContextDep) -> MatchRead:
+    """The expert named: releases the hold and returns the request to `in_review`."""
+    return await service.decline(ctx=ctx, by=who, match_id=match_id, reason=body.reason)
+
+
+@router.post(
+    "/matches/{match_id}/cancel",
+    tags=["matches"],
+    summary="Cancel an offer (PD)",
+    responses=problem_responses(404, 409, 422),
+)
+async def cancel_match(
+    match_id: uuid.UUID, who: Programme, ctx: ContextDep, body: Annotated[CancelBody | None, Body()] = None
+) -> MatchRead:
+    """PD and admin: releases the hold and returns the request to `in_review`."""
+    return await service.cancel(ctx=ctx, by=who, match_id=match_id, reason=body.reason if body else None)

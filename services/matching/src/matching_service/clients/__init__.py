@@ -1,0 +1,1 @@
+"""Clients for the services matching calls: roster (feed, holds) and requests (status)."""

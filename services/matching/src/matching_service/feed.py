@@ -1,0 +1,60 @@
+"""Keeps the in-memory expert index current by following the roster's change feed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from matching_service.clients.upstream import RosterClient, UpstreamUnavailable
+from matching_service.index import ExpertIndex
+
+log = logging.getLogger("matching.feed")
+
+
+class IndexFollower:
+    """Loads every expert at start-up (paged), then polls for changes and applies them."""
+
+    def __init__(
+        self, *, roster: RosterClient, index: ExpertIndex, interval_seconds: float, page_size: int = 1000
+    ) -> None:
+        self.roster = roster
+        self.index = index
+        self.interval = interval_seconds
+        self.page_size = page_size
+        self.loaded = asyncio.Event()
+        self.last_sync: float | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def age_seconds(self) -> float | None:
+        return None if self.last_sync is None else time.monotonic() - self.last_sync
+
+    async def sync(self) -> int:
+        """Apply every change after the index's seq; returns how many items were applied."""
+        async with self._lock:
+            applied = 0
+            while True:
+                page = await self.roster.changes(after=self.index.seq, limit=self.page_size)
+                items = page["items"]
+                if items:
+                    self.index.apply(items)
+                    applied += len(items)
+                if len(items) < self.page_size:
+                    break
+            self.last_sync = time.monotonic()
+            if not self.loaded.is_set():
+                self.loaded.set()
+                log.info("expert index loaded", extra={"experts": len(self.index), "seq": self.index.seq})
+            return applied
+
+    async def run(self) -> None:
+        """Poll for ever; an unreachable roster is logged and retried, never fatal."""
+        while True:
+            try:
+                await self.sync()
+            except UpstreamUnavailable as exc:
+                log.warning("roster feed unavailable", extra={"error": str(exc)})
+            except Exception:
+                log.exception("feed sync failed")
+            await asyncio.sleep(self.interval)

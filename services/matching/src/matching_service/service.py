@@ -1,0 +1,354 @@
+"""Matching rules and queries: rankings, policy versions, matches (the saga does the moving)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from matching_service import scoring
+from matching_service.clients.upstream import RequestsClient, RosterClient
+from matching_service.config import Settings
+from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from matching_service.feed import IndexFollower
+from matching_service.index import ExpertIndex
+from matching_service.models import Match, MatchStatus, PolicyVersion
+from matching_service.saga import HoldRefused, Saga
+from matching_service.schemas import (
+    Candidate,
+    MatchRead,
+    PolicyRead,
+    Ranking,
+    SearchBody,
+    Weights,
+)
+from mnr_shared.auth import Principal, Role
+from mnr_shared.etag import check_if_match, make_etag
+from mnr_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
+
+PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
+DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
+ALTERNATIVES = 5
+
+
+@dataclass
+class Context:
+    """What the lifespan builds once: upstream clients, the index and its follower, the saga."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    roster: RosterClient
+    requests: RequestsClient
+    index: ExpertIndex
+    follower: IndexFollower
+    saga: Saga
+
+
+# --- policy -----------------------------------------------------------------------------------
+
+
+def _policy_read(row: PolicyVersion) -> PolicyRead:
+    return PolicyRead(
+        version=row.version,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        weights=Weights(
+            expertise=row.expertise, language=row.language, region=row.region, availability=row.availability
+        ),
+    )
+
+
+async def ensure_policy(*, session: AsyncSession) -> None:
+    """Version 1 holds the design's default weights; created once."""
+    if (await session.scalars(select(PolicyVersion).limit(1))).first() is None:
+        session.add(PolicyVersion(version=1, created_by="system", **DEFAULT_WEIGHTS.model_dump()))
+        await session.commit()
+
+
+async def current_policy(*, session: AsyncSession) -> tuple[PolicyRead, str]:
+    """The newest policy version and its ETag."""
+    row = (
+        await session.scalars(select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(1))
+    ).first()
+    if row is None:
+        await ensure_policy(session=session)
+        return await current_policy(session=session)
+    return _policy_read(row), make_etag("policy", row.version)
+
+
+async def policy_versions(*, session: AsyncSession) -> list[PolicyRead]:
+    rows = (await session.scalars(select(PolicyVersion).order_by(col(PolicyVersion.version)))).all()
+    return [_policy_read(r) for r in rows]
+
+
+async def set_policy(
+    *, session: AsyncSession, by: Principal, weights: Weights, if_match: str | None
+) -> tuple[PolicyRead, str]:
+    """A new policy version if the caller saw the current one; old versions stay."""
+    current, etag = await current_policy(session=session)
+    check_if_match(if_match, etag)
+    row = PolicyVersion(version=current.version + 1, created_by=by.sub, **weights.model_dump())
+    session.add(row)
+    try:
+        await session.commit()
+    except Exception as exc:  # a concurrent PUT took this version number first
+        raise Conflict("The policy changed meanwhile; read it again.", slug="stale-policy") from exc
+    return _policy_read(row), make_etag("policy", row.version)
+
+
+def _weights(policy: PolicyRead) -> scoring.Policy:
+    w = policy.weights
+    return scoring.Policy(
+        expertise=w.expertise, language=w.language, region=w.region, availability=w.availability
+    )
+
+
+# --- ranking ----------------------------------------------------------------------------------
+
+
+def _ensure_ready(ctx: Context) -> None:
+    if not ctx.follower.loaded.is_set():
+        raise ServiceUnavailable(
+            "The expert index is still loading; try again shortly.", headers={"Retry-After": "2"}
+        )
+
+
+def _rank(
+    ctx: Context,
+    request: dict[str, Any],
+    policy: PolicyRead,
+    limit: int,
+    request_id: uuid.UUID | None,
+    *,
+    exclude: set[uuid.UUID] | None = None,
+) -> Ranking:
+    _ensure_ready(ctx)
+    rank_request = scoring.RankRequest.from_mapping(request)
+    result = scoring.rank(ctx.index, rank_request, _weights(policy), limit + len(exclude or ()))
+    items = [item for item in result.items if not exclude or uuid.UUID(str(item.expert_id)) not in exclude][
+        :limit
+    ]
+    return Ranking(
+        request_id=request_id,
+        policy_version=policy.version,
+        index_seq=ctx.index.seq,
+        index_age_seconds=ctx.follower.age_seconds,
+        total=result.total,
+        eligible=result.eligible,
+        excluded=dict(result.excluded),
+        items=[
+            Candidate.model_validate({**item.to_dict(), "rank": n}) for n, item in enumerate(items, start=1)
+        ],
+    )
+
+
+async def _request_for(ctx: Context, request_id: uuid.UUID, by: Principal) -> dict[str, Any]:
+    """The request as the requests service holds it; a country office only sees its own."""
+    request = await _fetch_request(ctx, request_id)
+    own_office = by.has_role(Role.COUNTRY_OFFICE.value) and request.get("country") in by.offices
+    if not by.has_role(*PRIVILEGED) and not own_office:
+        raise NotFound("No such request.")
+    return request
+
+
+async def _fetch_request(ctx: Context, request_id: uuid.UUID) -> dict[str, Any]:
+    from matching_service.clients.upstream import UpstreamUnavailable
+
+    try:
+        return await ctx.requests.get(request_id)
+    except UpstreamUnavailable as exc:
+        raise ServiceUnavailable(
+            "The requests service cannot be reached; try again shortly.", headers={"Retry-After": "5"}
+        ) from exc
+
+
+async def _policy_now(ctx: Context) -> PolicyRead:
+    """The current policy, read in a transaction of its own (never held across upstream calls:
+    on SQLite every transaction holds the write lock)."""
+    async with ctx.sessions() as session:
+        policy, _ = await current_policy(session=session)
+    return policy
+
+
+async def candidates(*, ctx: Context, by: Principal, request_id: uuid.UUID, limit: int) -> Ranking:
+    """The ranked shortlist for a saved request (PD/admin; its own country office)."""
+    request = await _request_for(ctx, request_id, by)
+    policy = await _policy_now(ctx)
+    return _rank(ctx, request, policy, limit, request_id)
+
+
+async def search(*, ctx: Context, body: SearchBody, limit: int) -> Ranking:
+    """The same ranking for an unsaved request body."""
+    policy = await _policy_now(ctx)
+    return _rank(ctx, body.model_dump(mode="json"), policy, limit, None)
+
+
+# --- matches ----------------------------------------------------------------------------------
+
+
+def match_read(ctx: Context, match: Match) -> MatchRead:
+    expires = (
+        match.offered_at + timedelta(days=ctx.settings.offer_ttl_days)
+        if match.offered_at and match.status == MatchStatus.OFFERED
+        else None
+    )
+    return MatchRead(
+        id=match.id,
+        request_id=match.request_id,
+        request_reference=match.request_reference,
+        expert_id=match.expert_id,
+        expert_name=match.expert_name,
+        status=match.status,
+        pending_step=match.step,
+        score=match.score,
+        breakdown=match.breakdown,
+        policy_version=match.policy_version,
+        booking_id=match.booking_id,
+        start_date=match.start_date,
+        end_date=match.end_date,
+        note=match.note,
+        reason=match.reason,
+        approved_by=match.approved_by,
+        created_at=match.created_at,
+        updated_at=match.updated_at,
+        offered_at=match.offered_at,
+        answered_at=match.answered_at,
+        expires_at=expires,
+    )
+
+
+async def approve(
+    *,
+    ctx: Context,
+    by: Principal,
+    request_id: uuid.UUID,
+    expert_id: uuid.UUID,
+    note: str | None,
+) -> MatchRead:
+    """Run the approval saga for an eligible expert; 409 with the next best candidates when the
+    expert is no longer free or not eligible."""
+    request = await _fetch_request(ctx, request_id)
+    if request.get("status") != "in_review":
+        raise Conflict(
+            f"The request is {request.get('status')}; only a request in review can be matched.",
+            slug="request-not-in-review",
+            extra={"request_status": request.get("status")},
+        )
+    policy = await _policy_now(ctx)
+    _ensure_ready(ctx)
+    assessment = scoring.assess(
+        ctx.index, scoring.RankRequest.from_mapping(request), str(expert_id), _weights(policy)
+    )
+    if assessment is None or assessment.excluded_reason is not None:
+        reason = assessment.excluded_reason if assessment else "not_in_roster"
+        raise Conflict(
+            f"This expert is not eligible for the request ({reason}).",
+            slug="expert-not-eligible",
+            extra={"reason": reason, "alternatives": _alternatives(ctx, request, policy, expert_id)},
+        )
+    chosen = Candidate.model_validate({**assessment.item.to_dict(), "rank": 0})
+    breakdown = chosen.model_dump(mode="json", exclude={"rank"})
+    try:
+        match = await ctx.saga.approve(
+            request=request,
+            expert_id=expert_id,
+            note=note,
+            by=by,
+            score=chosen.score,
+            breakdown=breakdown,
+            policy_version=policy.version,
+            expert_name=chosen.full_name,
+        )
+    except HoldRefused as exc:
+        raise Conflict(
+            "The expert is no longer free for these dates; nothing was changed.",
+            slug="expert-not-free",
+            extra={
+                "conflicting": exc.problem.get("conflicting"),
+                "alternatives": _alternatives(ctx, request, policy, expert_id),
+            },
+        ) from exc
+    return match_read(ctx, match)
+
+
+def _alternatives(
+    ctx: Context, request: dict[str, Any], policy: PolicyRead, expert_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The next best candidates, the refused expert left out."""
+    ranking = _rank(ctx, request, policy, ALTERNATIVES, uuid.UUID(str(request["id"])), exclude={expert_id})
+    return [c.model_dump(mode="json") for c in ranking.items]
+
+
+async def get_match(*, ctx: Context, session: AsyncSession, by: Principal, match_id: uuid.UUID) -> MatchRead:
+    """One match: PD/admin, or the expert named in it."""
+    match = await session.get(Match, match_id)
+    if match is None or not (by.has_role(*PRIVILEGED) or by.expert_id == match.expert_id):
+        raise NotFound("No such match.")
+    return match_read(ctx, match)
+
+
+async def list_matches(
+    *,
+    ctx: Context,
+    session: AsyncSession,
+    by: Principal,
+    request_id: uuid.UUID | None,
+    expert_id: uuid.UUID | None,
+    status: list[MatchStatus],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[MatchRead], str | None]:
+    """Matches, newest first; an expert sees only their own (any other expert_id is 403)."""
+    if not by.has_role(*PRIVILEGED):
+        if by.expert_id is None:
+            raise Forbidden("Only PD, admin and experts (their own) can list matches.")
+        if expert_id is not None and expert_id != by.expert_id:
+            raise Forbidden("Experts see only their own matches.")
+        expert_id = by.expert_id
+    query = select(Match)
+    if request_id is not None:
+        query = query.where(col(Match.request_id) == request_id)
+    if expert_id is not None:
+        query = query.where(col(Match.expert_id) == expert_id)
+    if status:
+        query = query.where(col(Match.status).in_(status))
+    if cursor is not None:
+        created, last = decode_cursor(cursor, arity=2)
+        try:
+            from datetime import datetime
+
+            after_created, after_id = datetime.fromisoformat(str(created)), uuid.UUID(str(last))
+        except ValueError as exc:
+            raise invalid_cursor() from exc
+        query = query.where(
+            (col(Match.created_at) < after_created)
+            | ((col(Match.created_at) == after_created) & (col(Match.id) < after_id))
+        )
+    rows = list(
+        (
+            await session.scalars(
+                query.order_by(col(Match.created_at).desc(), col(Match.id).desc()).limit(limit + 1)
+            )
+        ).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more and rows else None
+    return [match_read(ctx, m) for m in rows], next_cursor
+
+
+async def accept(*, ctx: Context, by: Principal, match_id: uuid.UUID) -> MatchRead:
+    return match_read(ctx, await ctx.saga.accept(match_id=match_id, by=by))
+
+
+async def decline(*, ctx: Context, by: Principal, match_id: uuid.UUID, reason: str) -> MatchRead:
+    return match_read(ctx, await ctx.saga.decline(match_id=match_id, by=by, reason=reason))
+
+
+async def cancel(*, ctx: Context, by: Principal, match_id: uuid.UUID, reason: str | None) -> MatchRead:
+    return match_read(ctx, await ctx.saga.cancel(match_id=match_id, by=by, reason=reason))
