@@ -22,15 +22,25 @@ async def _request_status(system: Any, people: Headers, request_id: str) -> str:
 
 
 async def _live_bookings(system: Any, people: Headers, expert_id: str) -> list[dict[str, Any]]:
-    calendar = (await system.roster.get(f"/v1/experts/{expert_id}/calendar", headers=people["pd"],
-                                        params={"from": "2027-01-01", "to": "2027-12-31"})).json()
+    calendar = (
+        await system.roster.get(
+            f"/v1/experts/{expert_id}/calendar",
+            headers=people["pd"],
+            params={"from": "2027-01-01", "to": "2027-12-31"},
+        )
+    ).json()
     return [b for b in calendar["bookings"] if b["status"] != "released"]
 
 
-async def _approve(system: Any, people: Headers, request: dict[str, Any],
-                   expert: dict[str, Any]) -> httpx.Response:
-    return await system.matching.post("/v1/matches", headers=people["pd"], json={
-        "request_id": request["id"], "expert_id": expert["id"], "note": "Strong fit."})
+async def _approve(
+    system: Any, people: Headers, request: dict[str, Any], expert: dict[str, Any]
+) -> httpx.Response:
+    client: httpx.AsyncClient = system.matching
+    return await client.post(
+        "/v1/matches",
+        headers=people["pd"],
+        json={"request_id": request["id"], "expert_id": expert["id"], "note": "Strong fit."},
+    )
 
 
 async def test_approve_offer_accept_fulfils_the_request(
@@ -38,8 +48,7 @@ async def test_approve_offer_accept_fulfils_the_request(
 ) -> None:
     expert = await make_expert(1)
     request = await make_request()
-    shortlist = await system.matching.get(f"/v1/requests/{request['id']}/candidates",
-                                          headers=people["pd"])
+    shortlist = await system.matching.get(f"/v1/requests/{request['id']}/candidates", headers=people["pd"])
     assert shortlist.status_code == 200
     assert shortlist.json()["items"][0]["expert_id"] == expert["id"]
 
@@ -48,8 +57,7 @@ async def test_approve_offer_accept_fulfils_the_request(
     match = approved.json()
     assert match["status"] == "offered"
     assert match["policy_version"] == 1
-    assert set(match["breakdown"]["components"]) == {"expertise", "language", "region",
-                                                     "availability"}
+    assert set(match["breakdown"]["components"]) == {"expertise", "language", "region", "availability"}
     assert await _request_status(system, people, request["id"]) == "matched"
     [hold] = await _live_bookings(system, people, expert["id"])
     assert (hold["status"], hold["match_id"], hold["start"]) == ("hold", match["id"], "2027-03-01")
@@ -72,8 +80,9 @@ async def test_decline_releases_the_hold_and_reopens_the_request(
     request = await make_request()
     match = (await _approve(system, people, request, expert)).json()
     me = bearer(await token_for("expert", sub="cand-2", expert_id=expert["id"]))
-    declined = await system.matching.post(f"/v1/matches/{match['id']}/decline", headers=me,
-                                          json={"reason": "Not available after all."})
+    declined = await system.matching.post(
+        f"/v1/matches/{match['id']}/decline", headers=me, json={"reason": "Not available after all."}
+    )
     assert declined.json()["status"] == "declined"
     assert declined.json()["reason"] == "Not available after all."
     assert await _request_status(system, people, request["id"]) == "in_review"
@@ -94,13 +103,15 @@ async def test_another_expert_cannot_answer_the_offer(
     assert response.status_code == 404
 
 
-async def test_pd_cancel_releases_and_reopens(system: Any, people: Headers, make_request: Any,
-                                              make_expert: Any) -> None:
+async def test_pd_cancel_releases_and_reopens(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
     expert = await make_expert(6)
     request = await make_request()
     match = (await _approve(system, people, request, expert)).json()
-    cancelled = await system.matching.post(f"/v1/matches/{match['id']}/cancel",
-                                           headers=people["pd"], json={"reason": "Budget cut."})
+    cancelled = await system.matching.post(
+        f"/v1/matches/{match['id']}/cancel", headers=people["pd"], json={"reason": "Budget cut."}
+    )
     assert cancelled.json()["status"] == "cancelled"
     assert await _request_status(system, people, request["id"]) == "in_review"
     assert await _live_bookings(system, people, expert["id"]) == []
@@ -126,8 +137,9 @@ async def test_overlapping_request_for_a_booked_expert_is_409_with_alternatives(
     assert await _request_status(system, people, second["id"]) == "in_review"
 
 
-async def test_second_live_match_for_a_request_is_409(system: Any, people: Headers,
-                                                      make_request: Any, make_expert: Any) -> None:
+async def test_second_live_match_for_a_request_is_409(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
     one, two = await make_expert(9), await make_expert(10)
     request = await make_request()
     assert (await _approve(system, people, request, one)).status_code == 201
@@ -136,8 +148,9 @@ async def test_second_live_match_for_a_request_is_409(system: Any, people: Heade
     assert await _live_bookings(system, people, two["id"]) == []
 
 
-async def test_request_not_in_review_cannot_be_matched(system: Any, people: Headers,
-                                                       make_request: Any, make_expert: Any) -> None:
+async def test_request_not_in_review_cannot_be_matched(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
     expert = await make_expert(11)
     request = await make_request(status="submitted")
     response = await _approve(system, people, request, expert)
@@ -145,8 +158,9 @@ async def test_request_not_in_review_cannot_be_matched(system: Any, people: Head
     assert response.json()["request_status"] == "submitted"
 
 
-async def test_ineligible_expert_is_409(system: Any, people: Headers, make_request: Any,
-                                        make_expert: Any) -> None:
+async def test_ineligible_expert_is_409(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
     novice = await make_expert(12, capabilities=[{"capability": 3, "level": 1}])
     response = await _approve(system, people, await make_request(), novice)
     assert response.status_code == 409
@@ -218,9 +232,11 @@ async def test_request_withdrawn_during_the_saga_releases_the_hold(
     original = system.ctx.requests.transition
 
     async def withdraw_first(**kwargs: Any) -> Any:
-        await system.requests.post(f"/v1/requests/{request['id']}/transitions",
-                                   json={"action": "withdraw", "note": "No longer needed."},
-                                   headers=people["office"])
+        await system.requests.post(
+            f"/v1/requests/{request['id']}/transitions",
+            json={"action": "withdraw", "note": "No longer needed."},
+            headers=people["office"],
+        )
         return await original(**kwargs)
 
     system.ctx.requests.transition = withdraw_first
@@ -241,8 +257,7 @@ async def test_unanswered_offer_expires_and_frees_everything(
         await session.execute(update(Match).values(offered_at=utcnow() - timedelta(days=30)))
         await session.commit()
     await system.ctx.saga.recover()
-    expired = (await system.matching.get(f"/v1/matches/{match['id']}",
-                                         headers=people["pd"])).json()
+    expired = (await system.matching.get(f"/v1/matches/{match['id']}", headers=people["pd"])).json()
     assert expired["status"] == "expired"
     assert await _live_bookings(system, people, expert["id"]) == []
     assert await _request_status(system, people, request["id"]) == "in_review"
@@ -271,8 +286,9 @@ async def test_concurrent_approvals_of_two_experts_for_one_request_one_wins(
     assert sorted(held) == [0, 0, 1]
 
 
-async def test_idempotent_approval_replays(system: Any, people: Headers, make_request: Any,
-                                           make_expert: Any) -> None:
+async def test_idempotent_approval_replays(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
     expert = await make_expert(21)
     request = await make_request()
     body = {"request_id": request["id"], "expert_id": expert["id"]}
