@@ -51,6 +51,9 @@ def build_environment(var: Path) -> dict[str, str]:
     env.setdefault("AUTH_ISSUER", f"http://127.0.0.1:{port_of(SERVICES[0], env)}")
     for service in SERVICES[1:]:
         env.setdefault(f"{service.prefix}_DATABASE_URL", f"sqlite:///{var / service.name}.db")
+    roster, requests = SERVICES[1], SERVICES[2]
+    env.setdefault("MATCHING_ROSTER_URL", f"http://{host_of(roster, env)}:{port_of(roster, env)}")
+    env.setdefault("MATCHING_REQUESTS_URL", f"http://{host_of(requests, env)}:{port_of(requests, env)}")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
