@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # the environment asks Python not to write it.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install run seed test test-pg lint fmt migrate revision clean
+.PHONY: help install run seed demo bench test test-pg lint fmt migrate revision clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,12 @@ run: install ## Run everything on SQLite: dev issuer :8000, roster :8001, reques
 
 seed: install ## Generate the deterministic demo data into var/demo (once; FORCE=1 to redo)
 	@$(UV) run --frozen python deploy/seed.py --out var/demo $(if $(FORCE),--force,)
+
+demo: install ## Walk the whole path against a running `make run` (second terminal)
+	@$(UV) run --frozen python deploy/demo.py
+
+bench: install ## Ranking benchmark: 100,000 experts, 200 requests (see bench/RESULTS.md)
+	@$(UV) run --frozen python bench/ranking.py $(BENCH_ARGS)
 
 test: install ## Run every test on SQLite (the embedded default)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)

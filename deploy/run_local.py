@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +84,40 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def seed(var: Path, env: dict[str, str]) -> None:
+    """Generate the demo data (once per seed and day: request windows start after today)."""
     subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "seed.py"), "--out", str(var / "demo")],
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "seed.py"),
+            "--out",
+            str(var / "demo"),
+            "--today",
+            date.today().isoformat(),
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def load_demo(var: Path, env: dict[str, str]) -> None:
+    """Put the demo data into the running services through their APIs (once per database)."""
+    urls = {service.name: f"http://{host_of(service, env)}:{port_of(service, env)}" for service in SERVICES}
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "load_demo.py"),
+            "--demo",
+            str(var / "demo"),
+            "--issuer",
+            urls["identity"],
+            "--roster",
+            urls["roster"],
+            "--requests",
+            urls["requests"],
+            "--matching",
+            urls["matching"],
+        ],
         env=env,
         check=True,
         cwd=ROOT,
@@ -181,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             for service in group:
                 process = processes[SERVICES.index(service)]
                 wait_healthy(f"http://{host_of(service, env)}:{port_of(service, env)}/healthz", process)
+        if not args.no_seed:
+            load_demo(var, env)
         print_banner(env)
         while not stopping:
             for service, process in zip(SERVICES, processes, strict=True):
@@ -190,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         say("stopping")
         return 0
-    except RuntimeError as exc:
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
         say(str(exc))
         return 1
     finally:
