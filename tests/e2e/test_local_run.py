@@ -127,6 +127,17 @@ def test_whole_system_runs_serves_tokens_and_stops_cleanly(
         status, _, body = _call("GET", f"http://127.0.0.1:{ports[name]}/v1/whoami", token=token)
         assert (status, body["roles"]) == (200, ["programme_division"])
 
+    # The demo data went in through the APIs, requests through the status machine and the saga.
+    roster = f"http://127.0.0.1:{ports['roster']}"
+    status, _, body = _call("GET", f"{roster}/v1/experts?limit=200", token=token)
+    assert status == 200
+    assert len(body["items"]) == 200
+    requests = f"http://127.0.0.1:{ports['requests']}"
+    status, _, body = _call("GET", f"{requests}/v1/requests?limit=200", token=token)
+    statuses = {r["status"] for r in body["items"]}
+    assert len(body["items"]) == 20
+    assert {"draft", "submitted", "in_review", "matched", "fulfilled"} <= statuses
+
     key_file = tmp_path / "var" / "dev-issuer-key.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "var" / "demo" / "experts.json").exists()

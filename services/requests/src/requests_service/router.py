@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from mnr_shared.auth import Principal, Role, require
-from mnr_shared.db import SessionDep
+from mnr_shared.db import SessionDep, SessionmakerDep
 from mnr_shared.idempotency import IdempotencyKey
 from mnr_shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 from requests_service import service
-from requests_service.db import SessionmakerDep
 from requests_service.schemas import (
     CommentCreate,
     CommentRead,
@@ -192,7 +191,9 @@ async def edit_request(
         "pair is 409 with `current_status` and `allowed_actions`. Racing transitions are "
         "serialised: exactly one applies, the other sees the new status (409 if it no longer "
         "allows the action). `If-Match` is optional here; when sent, a stale ETag is 412. "
-        "The answer carries the request's new `ETag`; every transition is recorded in the history."
+        "With an `Idempotency-Key` (e.g. the matching service's match id) a retry returns the first "
+        "answer instead of a 409. The answer carries the request's new `ETag`; every transition "
+        "is recorded in the history."
     ),
     responses={**_with_etag(200, "The request in its new status"), **problem_responses(404, 409, 412, 422)},
 )
@@ -200,15 +201,23 @@ async def transition_request(
     request_id: RequestId,
     body: TransitionCreate,
     who: Writer,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     response: Response,
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> RequestRead:
-    item = await service.transition_request(
-        session=session, by=who, request_id=request_id, body=body, if_match=if_match
+    recorded = await service.transition_request(
+        sessionmaker=sessionmaker,
+        by=who,
+        request_id=request_id,
+        body=body,
+        if_match=if_match,
+        idempotency_key=idempotency_key,
     )
-    response.headers["ETag"] = item.etag
-    return item
+    response.headers["ETag"] = recorded.item.etag
+    if recorded.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return recorded.item
 
 
 @router.get(
