@@ -297,3 +297,22 @@ async def test_idempotent_approval_replays(
     again = await system.matching.post("/v1/matches", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json()["id"] == first.json()["id"]
+
+
+async def test_withdrawing_a_matched_request_frees_the_expert(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
+    expert = await make_expert(22)
+    request = await make_request()
+    match = (await _approve(system, people, request, expert)).json()
+    withdrawn = await system.requests.post(
+        f"/v1/requests/{request['id']}/transitions",
+        json={"action": "withdraw", "note": "Solved nationally."},
+        headers=people["office"],
+    )
+    assert withdrawn.status_code == 200
+    await system.ctx.saga.recover()
+    after = (await system.matching.get(f"/v1/matches/{match['id']}", headers=people["pd"])).json()
+    assert (after["status"], after["reason"]) == ("cancelled", "The request was withdrawn.")
+    assert await _live_bookings(system, people, expert["id"]) == []
+    assert await _request_status(system, people, request["id"]) == "withdrawn"

@@ -46,6 +46,10 @@ NEXT_STEP: dict[Step, Step | None] = {
 }
 
 
+# A request in one of these states no longer wants the expert it was matched with.
+ABANDONED_REQUEST_STATUSES = frozenset({"withdrawn", "cancelled"})
+
+
 class HoldRefused(Exception):
     """Roster says the expert is not free: the match failed and nothing else changed."""
 
@@ -148,7 +152,9 @@ class Saga:
         return await self._advance_quietly(match_id)
 
     async def recover(self) -> int:
-        """One pass of the worker: expire stale offers, then advance every pending step."""
+        """One pass of the worker: cancel offers whose request was withdrawn or cancelled,
+        expire stale offers, then advance every pending step."""
+        await self._reconcile_abandoned_requests()
         now = utcnow()
         ttl = timedelta(days=self.settings.offer_ttl_days)
         async with self.sessions() as session:
@@ -184,6 +190,31 @@ class Saga:
             except Exception:
                 log.exception("recovery step failed", extra={"match_id": str(match_id)})
         return advanced
+
+    async def _reconcile_abandoned_requests(self) -> None:
+        """A request withdrawn or cancelled while its offer is open must not keep the expert's
+        dates: release the hold and cancel the match (the request itself stays where it is)."""
+        async with self.sessions() as session:
+            open_offers = (
+                await session.scalars(
+                    select(Match).where(col(Match.status) == MatchStatus.OFFERED, col(Match.step).is_(None))
+                )
+            ).all()
+        for match in open_offers:
+            try:
+                request = await self.requests.get(match.request_id)
+            except (UpstreamUnavailable, NotFound):
+                continue
+            if request.get("status") not in ABANDONED_REQUEST_STATUSES:
+                continue
+            async with self._lock(match.id), self.sessions() as session:
+                current = await session.get(Match, match.id, with_for_update=True)
+                if current is None or current.status != MatchStatus.OFFERED or current.step is not None:
+                    continue
+                current.step, current.target_status = Step.RELEASE, MatchStatus.CANCELLED
+                current.reason = f"The request was {request.get('status')}."
+                self._touch(current)
+                await session.commit()
 
     async def run(self) -> None:
         """The worker loop: at start-up, then every `recovery_interval_seconds`."""
