@@ -483,22 +483,11 @@ async def get_own_profile(*, session: AsyncSession, by: Principal) -> tuple[Expe
     return _full(bundle), bundle.etag
 
 
-async def _apply_update(
-    session: AsyncSession,
-    *,
-    bundle: Bundle,
-    by: Principal,
-    body: ExpertUpdate,
-    also_changed: Sequence[str] = (),
-    reason: str | None = None,
-) -> None:
-    """Apply the fields sent in `body` (lists replace whole lists), bump the version and record the
-    change with its feed item and audit entry, inside the caller's transaction (no commit)."""
+def _apply_fields(bundle: Bundle, body: ExpertUpdate) -> list[Any]:
+    """Set the fields sent in `body` on the expert and, in memory, on its child rows (lists
+    replace whole lists); returns the old child rows to delete. No I/O: the caller saves."""
     expert = bundle.expert
     changed = body.model_fields_set
-    if "email" in changed and body.email != expert.email:
-        assert body.email is not None
-        await _email_free(session, body.email, other_than=expert.id)
     for name in (
         "full_name",
         "email",
@@ -521,25 +510,12 @@ async def _apply_update(
         expert.references_checked_on = vetting.references_checked_on
         expert.safeguarding_check_on = vetting.safeguarding_check_on
         expert.bsafe_completed_on = vetting.bsafe_completed_on
-    stale = _set_children(
+    return _set_children(
         bundle,
         capabilities=body.capabilities if "capabilities" in changed else None,
         languages=body.languages if "languages" in changed else None,
         countries=body.country_experience if "country_experience" in changed else None,
     )
-    _touch(expert)
-    try:
-        await _save_children(session, bundle, stale)
-        await _record(
-            session,
-            bundle=bundle,
-            by=by,
-            action="update",
-            fields=sorted({*changed, *also_changed}),
-            reason=reason,
-        )
-    except IntegrityError as exc:
-        raise Conflict("An expert with this email already exists.", slug="duplicate-email") from exc
 
 
 async def update_expert(
@@ -548,16 +524,27 @@ async def update_expert(
     """Apply a PATCH if the caller saw the current version; experts edit only their own profile
     and never status, vetting or rate."""
     bundle = await _find(session, expert_id, lock=True)
+    expert = bundle.expert
     privileged = by.has_role(*PRIVILEGED_ROLES)
-    if not privileged and not is_self(by, bundle.expert):
+    if not privileged and not is_self(by, expert):
         view(by, bundle)  # 404 when they may not even see it
         raise Forbidden("You may not edit this expert.")
     check_if_match(if_match, bundle.etag)
+    changed = body.model_fields_set
     if not privileged:
-        denied = body.model_fields_set & EXPERT_FORBIDDEN_FIELDS
+        denied = changed & EXPERT_FORBIDDEN_FIELDS
         if denied:
             raise Forbidden(f"Experts cannot set their own {', '.join(sorted(denied))}.")
-    await _apply_update(session, bundle=bundle, by=by, body=body)
+    if "email" in changed and body.email != expert.email:
+        assert body.email is not None
+        await _email_free(session, body.email, other_than=expert.id)
+    stale = _apply_fields(bundle, body)
+    _touch(expert)
+    try:
+        await _save_children(session, bundle, stale)
+        await _record(session, bundle=bundle, by=by, action="update", fields=sorted(changed))
+    except IntegrityError as exc:
+        raise Conflict("An expert with this email already exists.", slug="duplicate-email") from exc
     await session.commit()
     return _full(bundle), bundle.etag
 
@@ -1032,24 +1019,80 @@ async def history(
 
 # --- spreadsheets: import and export ----------------------------------------------------------
 # The layout, parsing and file writing live in spreadsheets.py; the reads and writes are here.
+#
+# An import writes its rows in chunks, each chunk in a savepoint; when a chunk fails, it is rolled
+# back and its rows are written again one savepoint each, so only the row at fault is lost. (One
+# savepoint per row from the start costs a dozen statements per row: minutes for a big file.)
+# Feed items and audit entries are appended once every expert is written, so the feed lock is
+# taken after the experts' row locks, in the same order as every other writer takes them.
 
-IMPORT_STATUS_REASON = "Set by spreadsheet import."
-# Rows per IN (...) query: well inside SQLite's and asyncpg's bound-parameter limits.
-_CHUNK = 500
+IMPORT_REASON = "Spreadsheet import."
+# Rows per savepoint and per IN (...) query (well inside SQLite's and asyncpg's parameter limits).
+_CHUNK = 200
 
 
-async def _bundles_by_email(session: AsyncSession, emails: Sequence[str], *, lock: bool) -> dict[str, Bundle]:
-    """Live experts with these (lower-case) emails, with their profiles, in a few queries."""
+@dataclass
+class _Planned:
+    """A valid import row and what it will do: create (no bundle) or update, maybe moving status."""
+
+    row: spreadsheets.ParsedRow
+    body: ExpertCreate
+    bundle: Bundle | None
+    status: ExpertStatus | None = None
+
+
+@dataclass
+class _Written:
+    planned: _Planned
+    bundle: Bundle
+    fields: list[str]
+
+
+async def _bundles_by_email(
+    session: AsyncSession, emails: Sequence[str], *, lock: bool, refresh: bool = False
+) -> dict[str, Bundle]:
+    """Live experts with these (lower-case) emails, with their profiles, in a few queries; `lock`
+    takes their row locks in email order, `refresh` overwrites what the session holds of them."""
     found: dict[str, Bundle] = {}
     for start in range(0, len(emails), _CHUNK):
-        query = select(Expert).where(
-            col(Expert.email).in_(emails[start : start + _CHUNK]), col(Expert.erased_at).is_(None)
+        query = (
+            select(Expert)
+            .where(col(Expert.email).in_(emails[start : start + _CHUNK]), col(Expert.erased_at).is_(None))
+            .order_by(col(Expert.email))
         )
         if lock:
             query = query.with_for_update()
+        if refresh:
+            query = query.execution_options(populate_existing=True)
         for bundle in await _load_children(session, list((await session.scalars(query)).all())):
             found[bundle.expert.email or ""] = bundle
     return found
+
+
+def _plan(row: spreadsheets.ParsedRow, bundle: Bundle | None) -> _Planned | spreadsheets.ImportRow:
+    """What a row will do, or its rejection (invalid, or a status change vetting does not allow)."""
+    body = row.body
+    if body is None:
+        return spreadsheets.rejected(row)
+    if bundle is None:
+        return _Planned(row=row, body=body, bundle=None)
+    current = bundle.expert.status
+    wanted = body.status if body.status is not None and body.status != current else None
+    if wanted is not None and wanted not in STATUS_MOVES[current]:
+        allowed = ", ".join(sorted(s.value for s in STATUS_MOVES[current])) or "none"
+        msg = f"an expert who is {current.value} cannot become {wanted.value} (allowed: {allowed})"
+        return spreadsheets.rejected(row, spreadsheets.RowError(field="status", msg=msg))
+    return _Planned(row=row, body=body, bundle=bundle, status=wanted)
+
+
+def _outcome(planned: _Planned, expert_id: uuid.UUID | None) -> spreadsheets.ImportRow:
+    created = planned.bundle is None
+    return spreadsheets.ImportRow(
+        row=planned.row.number,
+        email=planned.body.email,
+        outcome=spreadsheets.ImportOutcome.CREATED if created else spreadsheets.ImportOutcome.UPDATED,
+        expert_id=expert_id,
+    )
 
 
 def _stored_vetting(expert: Expert) -> Vetting:
@@ -1060,85 +1103,129 @@ def _stored_vetting(expert: Expert) -> Vetting:
     )
 
 
-async def _import_row(
-    session: AsyncSession,
-    *,
-    by: Principal,
-    row: spreadsheets.ParsedRow,
-    columns: frozenset[str],
-    bundle: Bundle | None,
-    dry_run: bool,
-) -> spreadsheets.ImportRow:
-    body = row.body
-    if body is None:
-        return spreadsheets.rejected(row)
-    outcome = spreadsheets.ImportOutcome
-    if bundle is None:
-        expert_id = None
-        if not dry_run:
-            try:
-                async with session.begin_nested():
-                    created, _ = await create_expert(session=session, by=by, body=body)
-            except Conflict as exc:
-                return spreadsheets.rejected(row, spreadsheets.RowError(field="email", msg=str(exc)))
-            expert_id = created.id
-        return spreadsheets.ImportRow(
-            row=row.number, email=body.email, outcome=outcome.CREATED, expert_id=expert_id
-        )
-    expert = bundle.expert
-    expert_id = expert.id
-    wanted = body.status if body.status is not None and body.status != expert.status else None
-    if wanted is not None and wanted not in STATUS_MOVES[expert.status]:
-        allowed = ", ".join(sorted(s.value for s in STATUS_MOVES[expert.status])) or "none"
-        msg = f"an expert who is {expert.status.value} cannot become {wanted.value} (allowed: {allowed})"
-        return spreadsheets.rejected(row, spreadsheets.RowError(field="status", msg=msg))
-    if not dry_run:
-        update = spreadsheets.update_for(row, columns=columns, vetting=_stored_vetting(expert))
+async def _write_experts(
+    session: AsyncSession, planned: Sequence[_Planned], *, columns: frozenset[str]
+) -> list[_Written]:
+    """Insert or update these rows' experts and child rows (their feed items come later); all or
+    nothing under the caller's savepoint."""
+    written: list[_Written] = []
+    stale: list[Any] = []
+    for plan in planned:
+        body, bundle = plan.body, plan.bundle
+        if bundle is None:
+            status = body.status or ExpertStatus.APPLICANT
+            bundle = Bundle(
+                Expert(full_name=body.full_name, email=body.email, modality=body.modality, status=status)
+            )
+            session.add(bundle.expert)
+            vetting = Vetting()
+        else:
+            vetting = _stored_vetting(bundle.expert)
+            if plan.status is not None:
+                bundle.expert.status = plan.status
+                bundle.expert.status_reason = IMPORT_REASON
+            _touch(bundle.expert)
+        update = spreadsheets.update_for(plan.row, columns=columns, vetting=vetting)
+        stale += _apply_fields(bundle, update)
+        fields = set(body.model_fields_set if plan.bundle is None else update.model_fields_set)
+        if plan.status is not None:
+            fields.add("status")
+        written.append(_Written(planned=plan, bundle=bundle, fields=sorted(fields)))
+    for row in stale:
+        await session.delete(row)
+    await session.flush()  # experts before their child rows; old child rows before new ones
+    session.add_all(
+        [c for w in written for c in (*w.bundle.capabilities, *w.bundle.languages, *w.bundle.countries)]
+    )
+    await session.flush()
+    return written
+
+
+async def _write_one_by_one(
+    session: AsyncSession, chunk: Sequence[_Planned], *, columns: frozenset[str]
+) -> tuple[list[_Written], list[spreadsheets.ImportRow]]:
+    """Write a failed chunk's rows one savepoint each, re-reading their experts first (another
+    writer may have created one of the emails meanwhile): only the row at fault is rejected."""
+    fresh = await _bundles_by_email(session, sorted(p.body.email for p in chunk), lock=True, refresh=True)
+    written: list[_Written] = []
+    rejected: list[spreadsheets.ImportRow] = []
+    for old in chunk:
+        plan = _plan(old.row, fresh.get(old.body.email))
+        if isinstance(plan, spreadsheets.ImportRow):
+            rejected.append(plan)
+            continue
         try:
             async with session.begin_nested():
-                if wanted is not None:
-                    expert.status = wanted
-                    expert.status_reason = IMPORT_STATUS_REASON
-                await _apply_update(
-                    session,
-                    bundle=bundle,
-                    by=by,
-                    body=update,
-                    also_changed=["status"] if wanted is not None else [],
-                    reason=IMPORT_STATUS_REASON if wanted is not None else None,
-                )
-        except Conflict as exc:
-            return spreadsheets.rejected(row, spreadsheets.RowError(field="email", msg=str(exc)))
-    return spreadsheets.ImportRow(
-        row=row.number, email=body.email, outcome=outcome.UPDATED, expert_id=expert_id
+                written += await _write_experts(session, [plan], columns=columns)
+        except IntegrityError:
+            msg = "clashes with a change made at the same time; import the file again"
+            rejected.append(spreadsheets.rejected(plan.row, spreadsheets.RowError(field="email", msg=msg)))
+    return written, rejected
+
+
+async def _record_imported(session: AsyncSession, *, by: Principal, written: Sequence[_Written]) -> None:
+    """`_record` for every written expert at once: a feed item and an audit entry each."""
+    items = [await projection(session, w.bundle) for w in written]
+    await lock_feed(session)
+    session.add_all(
+        [
+            Change(expert_id=w.bundle.expert.id, kind="upsert", expert=item)
+            for w, item in zip(written, items, strict=True)
+        ]
     )
+    session.add_all(
+        [
+            AuditEntry(
+                expert_id=w.bundle.expert.id,
+                actor_sub=by.sub,
+                actor_role=actor_role(by),
+                action="create" if w.planned.bundle is None else "update",
+                changed_fields=w.fields,
+                reason=IMPORT_REASON,
+            )
+            for w in written
+        ]
+    )
+    await session.flush()
 
 
 async def import_experts(
     *, session: AsyncSession, by: Principal, upload: spreadsheets.Upload, dry_run: bool
 ) -> spreadsheets.ImportReport:
-    """Create, or update by email, one expert per valid row, each row in its own savepoint and all
-    committed together; rejected rows are reported and leave nothing behind; a dry run writes
-    nothing. 422 when the file cannot be read as a whole."""
+    """Create, or update by email, one expert per valid row and commit them together; a rejected
+    row is reported and leaves nothing behind, whatever fails; a dry run writes nothing. 422 when
+    the file cannot be read as a whole."""
     sheet = spreadsheets.read_sheet(upload)
     rows = spreadsheets.parse_rows(sheet)
+    columns = frozenset(sheet.columns)
     emails = sorted({row.body.email for row in rows if row.body is not None})
     existing = await _bundles_by_email(session, emails, lock=not dry_run)
-    columns = frozenset(sheet.columns)
-    results = [
-        await _import_row(
-            session,
-            by=by,
-            row=row,
-            columns=columns,
-            bundle=existing.get(row.body.email) if row.body is not None else None,
-            dry_run=dry_run,
-        )
-        for row in rows
-    ]
-    if not dry_run:
-        await session.commit()
-    return spreadsheets.report(dry_run=dry_run, rows=results)
+    results: dict[int, spreadsheets.ImportRow] = {}
+    planned: list[_Planned] = []
+    for row in rows:
+        plan = _plan(row, existing.get(row.body.email) if row.body is not None else None)
+        if isinstance(plan, spreadsheets.ImportRow):
+            results[row.number] = plan
+        else:
+            planned.append(plan)
+    if dry_run:
+        for plan in planned:
+            results[plan.row.number] = _outcome(plan, plan.bundle.expert.id if plan.bundle else None)
+        return spreadsheets.report(dry_run=True, rows=[results[row.number] for row in rows])
+    written: list[_Written] = []
+    for start in range(0, len(planned), _CHUNK):
+        chunk = planned[start : start + _CHUNK]
+        try:
+            async with session.begin_nested():
+                written += await _write_experts(session, chunk, columns=columns)
+        except IntegrityError:
+            retried, rejected = await _write_one_by_one(session, chunk, columns=columns)
+            written += retried
+            results.update((r.row, r) for r in rejected)
+    await _record_imported(session, by=by, written=written)
+    await session.commit()
+    results.update((w.planned.row.number, _outcome(w.planned, w.bundle.expert.id)) for w in written)
+    return spreadsheets.report(dry_run=False, rows=[results[row.number] for row in rows])
 
 
 async def export_experts(
