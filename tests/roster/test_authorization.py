@@ -147,6 +147,23 @@ def _routes() -> dict[str, tuple[Call, dict[str, int]]]:
             lambda c, w, h: c.post(f"/v1/bookings/{w.booking_id}/release", headers=h),
             {"programme_division": 200, "admin": 200, "service_scoped": 200},
         ),
+        "GET import template": (
+            lambda c, w, h: c.get("/v1/experts/import/template", params={"format": "csv"}, headers=h),
+            {"programme_division": 200, "admin": 200},
+        ),
+        "POST import (dry run)": (
+            lambda c, w, h: c.post(
+                "/v1/experts/import",
+                params={"dry_run": "true"},
+                content=b"full_name,email\nNew Person,new.person@example.org\n",
+                headers={**h, "content-type": "text/csv"},
+            ),
+            {"programme_division": 200, "admin": 200},
+        ),
+        "GET export": (
+            lambda c, w, h: c.get("/v1/experts/export", params={"format": "csv"}, headers=h),
+            {"country_office": 200, "programme_division": 200, "admin": 200, "service_scoped": 200},
+        ),
         "GET changes": (
             lambda c, w, h: c.get("/v1/changes", headers=h),
             {"admin": 200, "service_scoped": 200},
