@@ -48,8 +48,9 @@ def signing_key_from_pem(pem: bytes) -> SigningKey:
         json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":")).encode()
     ).digest()
     jwk.update(kid=base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode(), use="sig", alg="RS256")
-    return SigningKey(private_pem=pem.decode(), public_jwk=jwk,
-                      signer=jose_jwk.construct(pem.decode(), algorithm="RS256"))
+    return SigningKey(
+        private_pem=pem.decode(), public_jwk=jwk, signer=jose_jwk.construct(pem.decode(), algorithm="RS256")
+    )
 
 
 def generate_pem() -> bytes:

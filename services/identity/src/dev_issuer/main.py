@@ -81,9 +81,7 @@ class Issuer:
             "jti": uuid.uuid4().hex,
             **claims,
         }
-        return str(
-            jwt.encode(payload, self.key.signer, algorithm="RS256", headers={"kid": self.key.kid})
-        )
+        return str(jwt.encode(payload, self.key.signer, algorithm="RS256", headers={"kid": self.key.kid}))
 
 
 def _oauth_error(
