@@ -65,6 +65,7 @@ def system(
     if backend == "postgresql":
         for name in ("roster", "requests", "matching"):
             env[f"{PREFIXES[name]}_DATABASE_URL"] = pg_databases[name]
+            asyncio.run(drop_everything(pg_databases[name]))  # migrations start from nothing
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "deploy" / "run_local.py"), "--var", str(tmp_path / "var")],
         cwd=ROOT,

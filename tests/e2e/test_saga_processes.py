@@ -140,6 +140,8 @@ def cluster(tmp_path: Path, backend: str, pg_databases: dict[str, str]) -> Itera
         else {s: pg_databases[s] for s in services}
     )
     for service in services:
+        if backend == "postgresql":
+            asyncio.run(drop_everything(urls[service]))  # earlier tests leave (empty) tables
         config = Config(str(ROOT / "services" / service / "alembic.ini"))
         config.attributes["database_url"] = urls[service]
         config.attributes["configure_logger"] = False
