@@ -126,22 +126,7 @@ async def create_expert(
     )
 
 
-@router.get(
-    "/experts",
-    tags=["experts"],
-    response_model=None,
-    summary="Search the roster",
-    responses={
-        200: {
-            "model": Page[ExpertRead] | Page[ExpertPublic],
-            "description": "Full profiles, or public fields for a country office",
-        },
-        **problem_responses(422),
-    },
-)
-async def list_experts(
-    who: Searcher,
-    session: SessionDep,
+async def _search_filters(
     capability: Annotated[
         list[CapabilityNumber], Query(description="Repeatable; the expert must have every one (AND).")
     ] = [],  # noqa: B006
@@ -158,12 +143,9 @@ async def list_experts(
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Text in name or summary.")
     ] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Page[ExpertView]:
-    """PD, admin and services with `roster:read` see full profiles in any status; a country
-    office sees the public fields of active experts only. Ordered by creation (then id)."""
-    filters = service.ExpertFilters(
+) -> service.ExpertFilters:
+    """The filters of `GET /v1/experts`, for routes that take the same query."""
+    return service.ExpertFilters(
         capability=capability,
         min_level=min_level,
         language=language,
@@ -175,6 +157,33 @@ async def list_experts(
         available_to=available_to or available_from,
         q=q,
     )
+
+
+SearchFilters = Annotated[service.ExpertFilters, Depends(_search_filters)]
+
+
+@router.get(
+    "/experts",
+    tags=["experts"],
+    response_model=None,
+    summary="Search the roster",
+    responses={
+        200: {
+            "model": Page[ExpertRead] | Page[ExpertPublic],
+            "description": "Full profiles, or public fields for a country office",
+        },
+        **problem_responses(422),
+    },
+)
+async def list_experts(
+    who: Searcher,
+    session: SessionDep,
+    filters: SearchFilters,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ExpertView]:
+    """PD, admin and services with `roster:read` see full profiles in any status; a country
+    office sees the public fields of active experts only. Ordered by creation (then id)."""
     items, next_cursor = await service.list_experts(
         session=session, by=who, filters=filters, limit=limit, cursor=cursor
     )
@@ -467,42 +476,6 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     },
 }
-
-
-async def _search_filters(
-    capability: Annotated[
-        list[CapabilityNumber], Query(description="Repeatable; the expert must have every one (AND).")
-    ] = [],  # noqa: B006
-    min_level: Annotated[
-        ExpertiseLevel, Query(description="Minimum level for every `capability` given.")
-    ] = 1,
-    language: Annotated[LanguageTag | None, Query(description="BCP 47; `en` matches `en-GB`.")] = None,
-    min_language_level: Annotated[CEFR | None, Query()] = None,
-    region: Annotated[RegionCode | None, Query(description="UNICEF region of country experience.")] = None,
-    country: Annotated[ISO3 | None, Query(description="Country experience (ISO3).")] = None,
-    status: Annotated[list[ExpertStatus], Query(description="Repeatable.")] = [],  # noqa: B006
-    available_from: Annotated[date | None, Query(description="Free for the whole window.")] = None,
-    available_to: Annotated[date | None, Query()] = None,
-    q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="Text in name or summary.")
-    ] = None,
-) -> service.ExpertFilters:
-    """The filters of `GET /v1/experts`, for routes that take the same query."""
-    return service.ExpertFilters(
-        capability=capability,
-        min_level=min_level,
-        language=language,
-        min_language_level=min_language_level,
-        region=region,
-        country=country,
-        status=status,
-        available_from=available_from or available_to,
-        available_to=available_to or available_from,
-        q=q,
-    )
-
-
-SearchFilters = Annotated[service.ExpertFilters, Depends(_search_filters)]
 
 
 @spreadsheet_router.get(
