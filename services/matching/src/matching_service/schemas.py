@@ -109,6 +109,7 @@ class Candidate(BaseModel):
     missing_languages: list[LanguageMatch]
     region_reason: str = Field(examples=["region_experience"])
     free_days: int
+    recent_assignments: int = Field(description="Confirmed bookings in the past year (tie-break).")
 
 
 class Ranking(BaseModel):

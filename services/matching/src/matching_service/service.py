@@ -14,7 +14,7 @@ from sqlmodel import col
 from matching_service import scoring
 from matching_service.clients.upstream import RequestsClient, RosterClient
 from matching_service.config import Settings
-from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from matching_service.feed import IndexFollower
 from matching_service.index import ExpertIndex
 from matching_service.models import Match, MatchStatus, PolicyVersion
@@ -118,6 +118,13 @@ def _ensure_ready(ctx: Context) -> None:
         )
 
 
+def _rank_request(request: dict[str, Any]) -> scoring.RankRequest:
+    try:
+        return scoring.RankRequest.from_mapping(request)
+    except ValueError as exc:
+        raise UnprocessableContent(f"This request cannot be ranked: {exc}", slug="validation") from exc
+
+
 def _rank(
     ctx: Context,
     request: dict[str, Any],
@@ -128,7 +135,7 @@ def _rank(
     exclude: set[uuid.UUID] | None = None,
 ) -> Ranking:
     _ensure_ready(ctx)
-    rank_request = scoring.RankRequest.from_mapping(request)
+    rank_request = _rank_request(request)
     result = scoring.rank(ctx.index, rank_request, _weights(policy), limit + len(exclude or ()))
     items = [item for item in result.items if not exclude or uuid.UUID(str(item.expert_id)) not in exclude][
         :limit
@@ -241,9 +248,7 @@ async def approve(
         )
     policy = await _policy_now(ctx)
     _ensure_ready(ctx)
-    assessment = scoring.assess(
-        ctx.index, scoring.RankRequest.from_mapping(request), str(expert_id), _weights(policy)
-    )
+    assessment = scoring.assess(ctx.index, _rank_request(request), str(expert_id), _weights(policy))
     if assessment is None or assessment.excluded_reason is not None:
         reason = assessment.excluded_reason if assessment else "not_in_roster"
         raise Conflict(

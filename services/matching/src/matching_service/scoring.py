@@ -1,0 +1,943 @@
+"""Scoring experts against a request — hard filters, soft components, the ranking — as pure array functions.
+
+Everything here reads an `ExpertIndex` and returns new values; nothing does I/O, and no
+loop runs over all experts in Python (loops run over the request's few needs, or over the
+`limit` items returned).
+
+Hard filters, in this order; an excluded expert is counted under the first one it fails:
+
+1. `not_active` — status is not `active`;
+2. `missing_required_capability` — below `min_level` in a required capability;
+3. `missing_required_language` — below `min_level` in a required language (matched by base
+   language: an expert's `en-GB` serves a request for `en` and vice versa);
+4. `insufficient_availability` — `free_days < effort_days`, where `free_days` counts the
+   Monday–Friday days in [start_date, end_date] not covered by the expert's unavailability
+   or live bookings; a booking made for the very request being ranked does not count;
+5. `modality_incompatible` — request `remote` needs an expert `remote`/`either`,
+   `in_country` needs `in_country`/`either`, `either` takes anyone;
+6. `nationality_preference` — `national` needs the request country among the expert's
+   nationalities, `international` needs it absent, `any` takes anyone.
+
+Soft components, each in [0, 1]:
+
+- expertise = Σ wᵢ·s(levelᵢ, minᵢ) / Σ wᵢ over the requested capabilities, w = 2 for
+  required and 1 for desired, with s(l, m) = 0 when the capability is not held (l = 0),
+  0.5·l/m below the asked level (0 < l < m), and 0.85 + 0.05·(l − m) at or above it — meeting
+  the level scores 0.85 and each level beyond adds 0.05 (`LEVEL_SCORE`). 1.0 when the request
+  names no capability.
+- language = (desired languages the expert has at ≥ min_level) / (desired languages);
+  1.0 when no language is desired (required ones are already guaranteed by the filter).
+- region = 1.0 with experience in the request country; else 0.6 with experience elsewhere in
+  its UNICEF programme region; else 0.3 when residence or a nationality lies in that region;
+  else 0. A country outside the seven regions scores 1.0 or 0.
+- availability = min(1, free_days / (1.5·effort_days)): full marks once the window holds
+  half as many free days again as the work needs.
+
+score = w_expertise·expertise + w_language·language + w_region·region +
+w_availability·availability, with the policy's weights (each in [0, 1], summing to 1), so the
+score is in [0, 1] and each item's `components[name].contribution` add up to it.
+
+Order: score descending, then fewer recent assignments (confirmed bookings ending within
+`RECENT_DAYS` before `as_of` or later, the ranked request's own excepted), then expert id
+ascending (UUID order, which is the canonical string order).
+
+`reference_rank` states the same rules expert by expert in plain Python; the tests and the
+benchmark hold `rank` to it, including exact float equality of scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matching_service.index import (
+    CAPABILITY_COLUMNS,
+    CEFR_LEVELS,
+    MODALITY_CODES,
+    Calendar,
+    ExpertIndex,
+    base_language,
+    canonical_id,
+    canonical_request_id,
+    cefr_rank,
+    country_bits,
+    country_byte_and_mask,
+    day_number,
+    merge_spans,
+    region_mask,
+    weekdays_before,
+    working_days,
+)
+from mnr_shared.reference import normalize_language, region_of
+
+REASONS: Final = (
+    "not_active",
+    "missing_required_capability",
+    "missing_required_language",
+    "insufficient_availability",
+    "modality_incompatible",
+    "nationality_preference",
+)
+COMPONENTS: Final = ("expertise", "language", "region", "availability")
+REGION_REASONS: Final = ("country_experience", "region_experience", "residence_or_nationality", "none")
+REGION_VALUES: Final = (1.0, 0.6, 0.3, 0.0)  # by REGION_REASONS
+
+REQUIRED_WEIGHT: Final = 2.0
+DESIRED_WEIGHT: Final = 1.0
+MEETS: Final = 0.85
+PER_LEVEL_ABOVE: Final = 0.05
+BELOW_SCALE: Final = 0.5
+AVAILABILITY_HEADROOM: Final = 1.5
+RECENT_DAYS: Final = 365
+NATIONALITY_PREFERENCES: Final = ("any", "national", "international")
+
+
+def _level_score(level: int, asked: int) -> float:
+    if level == 0:
+        return 0.0
+    if level < asked:
+        return BELOW_SCALE * level / asked
+    return MEETS + PER_LEVEL_ABOVE * (level - asked)
+
+
+# LEVEL_SCORE[asked][level]: the one table both the vectorised and the reference scorer read,
+# so the two agree to the last bit.
+LEVEL_SCORE: Final = tuple(
+    tuple(_level_score(level, max(asked, 1)) for level in range(5)) for asked in range(5)
+)
+_REGION_VALUE_ARRAY: Final = np.array(REGION_VALUES)
+
+
+# --- policy and request ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Weights of the four components; each in [0, 1], summing to 1 (within 1e-9)."""
+
+    expertise: float = 0.5
+    language: float = 0.2
+    region: float = 0.2
+    availability: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, weight in self.weights().items():
+            if not (isinstance(weight, int | float) and math.isfinite(weight) and 0.0 <= weight <= 1.0):
+                raise ValueError(f"weight {name}={weight!r} is not a number in [0, 1]")
+        total = math.fsum(self.weights().values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"weights sum to {total}, not 1")
+
+    @classmethod
+    def from_mapping(cls, weights: Mapping[str, float]) -> Policy:
+        unknown = set(weights) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown components: {sorted(unknown)}")
+        return cls(**{name: float(weights[name]) for name in COMPONENTS if name in weights})
+
+    def weights(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in COMPONENTS}
+
+
+DEFAULT_POLICY: Final = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityNeed:
+    capability: int
+    min_level: int
+    required: bool
+
+    @property
+    def weight(self) -> float:
+        return REQUIRED_WEIGHT if self.required else DESIRED_WEIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageNeed:
+    tag: str  # as asked (normalised BCP 47)
+    base: str  # base language subtag the index matches on
+    min_level: int  # CEFR rank 1 (A1) … 6 (C2)
+    required: bool
+
+    @property
+    def level_name(self) -> str:
+        return CEFR_LEVELS[self.min_level - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class RankRequest:
+    """What a ranking needs of an assistance request (saved or ad hoc), parsed and checked."""
+
+    country: str
+    capabilities: tuple[CapabilityNeed, ...]
+    languages: tuple[LanguageNeed, ...]
+    modality: str
+    start_date: date
+    end_date: date
+    effort_days: int
+    nationality_preference: str = "any"
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.country not in country_bits():
+            raise ValueError(f"unknown country {self.country!r}")
+        if self.modality not in MODALITY_CODES:
+            raise ValueError(f"unknown modality {self.modality!r}")
+        if self.nationality_preference not in NATIONALITY_PREFERENCES:
+            raise ValueError(f"unknown nationality_preference {self.nationality_preference!r}")
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if self.effort_days < 1:
+            raise ValueError("effort_days must be at least 1")
+        if self.id is not None:
+            # Bookings are matched on this form, so every spelling of the id finds them.
+            object.__setattr__(self, "id", canonical_request_id(self.id))
+
+    @classmethod
+    def from_mapping(cls, body: Mapping[str, Any]) -> RankRequest:
+        """Parse a request as the requests service returns it, or a what-if body (extra keys ignored).
+
+        A capability or base language listed twice is merged into its strictest form.
+        """
+        capabilities: dict[int, CapabilityNeed] = {}
+        for entry in body.get("capabilities") or ():
+            number, level = int(entry["capability"]), int(entry["min_level"])
+            if not 1 <= number < CAPABILITY_COLUMNS or not 1 <= level <= 4:
+                raise ValueError(f"capability {number} at min_level {level} is out of range")
+            need = CapabilityNeed(number, level, _required(entry))
+            if (seen := capabilities.get(number)) is not None:
+                need = CapabilityNeed(number, max(level, seen.min_level), need.required or seen.required)
+            capabilities[number] = need
+        languages: dict[str, LanguageNeed] = {}
+        for entry in body.get("languages") or ():
+            tag = normalize_language(str(entry["tag"]))
+            lang = LanguageNeed(tag, base_language(tag), cefr_rank(str(entry["min_level"])), _required(entry))
+            if (seen_lang := languages.get(lang.base)) is not None:
+                lang = LanguageNeed(
+                    seen_lang.tag,
+                    lang.base,
+                    max(lang.min_level, seen_lang.min_level),
+                    lang.required or seen_lang.required,
+                )
+            languages[lang.base] = lang
+        request_id = body.get("id")
+        return cls(
+            country=str(body["country"]).strip().upper(),
+            capabilities=tuple(capabilities.values()),
+            languages=tuple(languages.values()),
+            modality=str(body["modality"]),
+            start_date=_date(body["start_date"]),
+            end_date=_date(body["end_date"]),
+            effort_days=int(body["effort_days"]),
+            nationality_preference=str(body.get("nationality_preference") or "any"),
+            id=None if request_id is None else str(request_id),
+        )
+
+    @property
+    def first_day(self) -> int:
+        return day_number(self.start_date)
+
+    @property
+    def last_day(self) -> int:
+        return day_number(self.end_date)
+
+
+def _required(entry: Mapping[str, Any]) -> bool:
+    importance = str(entry.get("importance") or "required")
+    if importance not in ("required", "desired"):
+        raise ValueError(f"unknown importance {importance!r}")
+    return importance == "required"
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ComponentScore:
+    value: float
+    weight: float
+    contribution: float
+
+
+@dataclass(slots=True)
+class CapabilityMatch:
+    capability: int
+    required_level: int
+    level: int  # the expert's level; 0 when not held
+
+
+@dataclass(slots=True)
+class LanguageMatch:
+    tag: str  # as the request asks for it
+    required_level: str
+    level: str | None  # the expert's best level in that base language; None when not spoken
+
+
+@dataclass(slots=True)
+class RankedExpert:
+    expert_id: str
+    full_name: str | None
+    score: float
+    components: dict[str, ComponentScore]
+    matched_capabilities: list[CapabilityMatch]
+    missing_capabilities: list[CapabilityMatch]
+    matched_languages: list[LanguageMatch]
+    missing_languages: list[LanguageMatch]
+    region_reason: str
+    free_days: int
+    recent_assignments: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class Ranking:
+    total: int  # experts in the index
+    eligible: int  # experts passing every hard filter
+    excluded: dict[str, int]  # per reason in REASONS order; total = eligible + Σ excluded
+    items: list[RankedExpert] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class Assessment:
+    """One expert against a request: the reason they are excluded (None if eligible) and the breakdown."""
+
+    excluded_reason: str | None
+    item: RankedExpert
+
+
+# --- calendar arithmetic -----------------------------------------------------------------------
+
+
+def busy_days(
+    owner: NDArray[np.int32],
+    weekdays_start: NDArray[np.int32],
+    weekdays_end: NDArray[np.int32],
+    *,
+    first: int,
+    last: int,
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Busy Mon–Fri days in [first, last] from spans sorted by owner and disjoint per owner.
+
+    Spans come as `weekdays_before` counts of their first day and of the day after their last;
+    clipping to the window is then a max/min on those counts. Returns (owners, busy days) for
+    the owners with any busy working day there — sparse, as most experts have none in a window.
+    """
+    window_start, window_end = weekdays_before(np.array([first, last + 1], np.int64)).tolist()
+    days = np.minimum(weekdays_end, window_end)
+    days -= np.maximum(weekdays_start, window_start)
+    hit = np.flatnonzero(days > 0)
+    owners = owner[hit]
+    if len(owners) == 0:
+        return owners, days[hit]
+    # Sorted by owner, so each owner's spans are one run: sum the runs (by a running total,
+    # which beats `reduceat` when most runs hold a single span).
+    last_of_run = np.flatnonzero(np.concatenate((owners[1:] != owners[:-1], [True])))
+    running = np.cumsum(days[hit])[last_of_run]
+    return owners[last_of_run], np.diff(running, prepend=running.dtype.type(0))
+
+
+def calendar_busy_days(calendar: Calendar, *, first: int, last: int, except_request: int | None) -> int:
+    """Busy Mon–Fri days in [first, last] of one calendar, leaving out one request's bookings."""
+    spans = [*calendar.unavailability]
+    spans += [(b.start, b.end) for b in calendar.bookings if b.request_key != except_request]
+    total = 0
+    for start, end in merge_spans(spans):
+        if start <= last and end >= first:
+            total += working_days(max(start, first), min(end, last))
+    return total
+
+
+def free_days(index: ExpertIndex, request: RankRequest) -> NDArray[np.int32]:
+    """Free Mon–Fri days of every expert in the request's window (its own booking not counted)."""
+    first, last = request.first_day, request.last_day
+    window = working_days(first, last)
+    free = np.full(len(index), window, np.int32)
+    busy_owners, busy = busy_days(*index.busy_weekdays, first=first, last=last)
+    free[busy_owners] = window - busy  # each owner once: a plain assignment, no read-modify-write
+    key = index.request_key(request.id)
+    if key is not None:
+        # Only the few experts holding this request's dates: recount them without that booking.
+        b_owner, _, _, b_request, _ = index.bookings
+        for row in np.unique(b_owner[b_request == key]).tolist():
+            own_excepted = calendar_busy_days(index.calendar(row), first=first, last=last, except_request=key)
+            free[row] = window - own_excepted
+    return free
+
+
+def recent_assignment_owners(
+    index: ExpertIndex, *, as_of: date, except_request: str | None
+) -> NDArray[np.int32]:
+    """Owner rows, sorted, one entry per confirmed booking ending on or after `as_of - RECENT_DAYS`.
+
+    A booking for `except_request` does not count: it is the assignment being decided.
+    """
+    owner, _, end, request, confirmed = index.bookings
+    chosen = confirmed & (end >= day_number(as_of - timedelta(days=RECENT_DAYS)))
+    key = index.request_key(except_request)
+    if key is not None:
+        chosen &= request != key
+    return owner[chosen]  # the bookings table is sorted by owner, so this is too
+
+
+def count_in(sorted_owners: NDArray[np.int32], rows: NDArray[np.intp]) -> NDArray[np.int64]:
+    """How often each of `rows` occurs in `sorted_owners` (two binary searches per row)."""
+    counts: NDArray[np.int64] = np.searchsorted(sorted_owners, rows, side="right") - np.searchsorted(
+        sorted_owners, rows, side="left"
+    )
+    return counts
+
+
+def recent_assignments(
+    index: ExpertIndex, rows: NDArray[np.intp], *, as_of: date, except_request: str | None
+) -> NDArray[np.int64]:
+    """Per row of `rows`: its recent confirmed assignments (see `recent_assignment_owners`)."""
+    return count_in(recent_assignment_owners(index, as_of=as_of, except_request=except_request), rows)
+
+
+# --- hard filters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Per filter (REASONS order) who passes it; None means everyone does (the filter does not apply)."""
+
+    n: int
+    passes: tuple[NDArray[np.bool_] | None, ...]
+
+    def eligible(self) -> tuple[NDArray[np.bool_], dict[str, int]]:
+        """Who passes every filter, and how many are excluded under each first failing reason."""
+        ok = np.ones(self.n, np.bool_)
+        excluded: dict[str, int] = {}
+        remaining = self.n
+        for reason, mask in zip(REASONS, self.passes, strict=True):
+            if mask is None:
+                excluded[reason] = 0
+                continue
+            ok &= mask
+            left = int(np.count_nonzero(ok))
+            excluded[reason] = remaining - left
+            remaining = left
+        return ok, excluded
+
+    def codes(self) -> NDArray[np.int8]:
+        """0 for eligible experts, else 1 + the position of their first failing reason in REASONS."""
+        codes = np.zeros(self.n, np.int8)
+        for position in range(len(REASONS) - 1, -1, -1):
+            mask = self.passes[position]
+            if mask is not None:
+                codes[~mask] = position + 1
+        return codes
+
+
+def _levels(index: ExpertIndex, need: CapabilityNeed | LanguageNeed) -> NDArray[np.uint8]:
+    if isinstance(need, CapabilityNeed):
+        return index.capability(need.capability)
+    levels = index.language(need.base)
+    return np.zeros(len(index), np.uint8) if levels is None else levels
+
+
+def _all_meet(index: ExpertIndex, needs: Iterable[CapabilityNeed | LanguageNeed]) -> NDArray[np.bool_] | None:
+    mask: NDArray[np.bool_] | None = None
+    for need in needs:
+        if need.required:
+            meets = _levels(index, need) >= need.min_level
+            mask = meets if mask is None else np.logical_and(mask, meets, out=mask)
+    return mask
+
+
+def modality_passes(modality: NDArray[np.uint8], requested: str) -> NDArray[np.bool_] | None:
+    if requested == "either":
+        return None
+    passes: NDArray[np.bool_] = (modality & MODALITY_CODES[requested]) != 0
+    return passes
+
+
+def has_country(
+    bitset_bytes: NDArray[np.uint8], iso3: str, rows: NDArray[np.intp] | None = None
+) -> NDArray[np.bool_]:
+    """Membership of one country in a byte-major country bitset (`uint8[32, n]`), for `rows` or all."""
+    size = bitset_bytes.shape[1] if rows is None else len(rows)
+    where = country_byte_and_mask(iso3)
+    if where is None:
+        return np.zeros(size, np.bool_)
+    byte, mask = where
+    column = bitset_bytes[byte] if rows is None else bitset_bytes[byte][rows]  # one byte per expert
+    member: NDArray[np.bool_] = (column & mask) != 0
+    return member
+
+
+def hard_filters(index: ExpertIndex, request: RankRequest, free: NDArray[np.int32]) -> Filters:
+    """The six filters of the module docstring over every expert, given their free days."""
+    nationality: NDArray[np.bool_] | None = None
+    if request.nationality_preference != "any":
+        national = has_country(index.nationality_bytes, request.country)
+        nationality = national if request.nationality_preference == "national" else ~national
+    return Filters(
+        n=len(index),
+        passes=(
+            index.active,
+            _all_meet(index, request.capabilities),
+            _all_meet(index, request.languages),
+            free >= request.effort_days,
+            modality_passes(index.modality, request.modality),
+            nationality,
+        ),
+    )
+
+
+# --- soft components ---------------------------------------------------------------------------
+
+
+def expertise_scores(
+    levels: Sequence[NDArray[np.uint8]], needs: Sequence[CapabilityNeed], size: int
+) -> NDArray[np.float64]:
+    """Expertise component from each need's level column (same order as `needs`)."""
+    if not needs:
+        return np.ones(size)
+    total = np.zeros(size)
+    weights = 0.0
+    for need, column in zip(needs, levels, strict=True):
+        # w·s(l, m) looked up in one table per need: the same products the reference computes.
+        total += np.take(np.array([need.weight * s for s in LEVEL_SCORE[need.min_level]]), column)
+        weights += need.weight
+    total /= weights
+    return total
+
+
+def language_scores(
+    levels: Sequence[NDArray[np.uint8]], desired: Sequence[LanguageNeed], size: int
+) -> NDArray[np.float64]:
+    """Language component: share of the `desired` languages met (levels in the same order)."""
+    if not desired:
+        return np.ones(size)
+    met = np.zeros(size, np.int64)
+    for need, column in zip(desired, levels, strict=True):
+        met += column >= need.min_level
+    return met / len(desired)
+
+
+def region_codes(
+    in_country: NDArray[np.bool_], in_region: NDArray[np.bool_], home_in_region: NDArray[np.bool_]
+) -> NDArray[np.int8]:
+    """Position in REGION_REASONS of each expert's best region tie."""
+    codes = np.full(len(in_country), 3, np.int8)
+    codes[home_in_region] = 2
+    codes[in_region] = 1
+    codes[in_country] = 0
+    return codes
+
+
+def availability_scores(free: NDArray[np.int32], effort_days: int) -> NDArray[np.float64]:
+    return np.minimum(1.0, free / (AVAILABILITY_HEADROOM * effort_days))
+
+
+def combine(
+    policy: Policy,
+    expertise: NDArray[np.float64],
+    language: NDArray[np.float64],
+    region: NDArray[np.float64],
+    availability: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Σ weight·component, added in COMPONENTS order (the reference adds in the same order)."""
+    score = policy.expertise * expertise
+    score += policy.language * language
+    score += policy.region * region
+    score += policy.availability * availability
+    return score
+
+
+@dataclass(frozen=True)
+class Components:
+    """The soft components of a set of rows (`rows[i]` ↔ element i of each array)."""
+
+    rows: NDArray[np.intp]
+    expertise: NDArray[np.float64]
+    language: NDArray[np.float64]
+    region: NDArray[np.float64]
+    region_code: NDArray[np.int8]
+    availability: NDArray[np.float64]
+
+
+def components(
+    index: ExpertIndex, request: RankRequest, rows: NDArray[np.intp], free: NDArray[np.int32]
+) -> Components:
+    """The four soft components for `rows` only (the eligible ones, in a ranking), given free days."""
+    size = len(rows)
+    expertise = expertise_scores(
+        [index.capability(need.capability)[rows] for need in request.capabilities], request.capabilities, size
+    )
+    desired = [need for need in request.languages if not need.required]
+    language = language_scores([_levels(index, need)[rows] for need in desired], desired, size)
+    area = region_mask(region_of(request.country))
+    codes = region_codes(
+        has_country(index.experience_bytes, request.country, rows),
+        (index.experience_regions[rows] & area) != 0,
+        (index.home_regions[rows] & area) != 0,
+    )
+    return Components(
+        rows=rows,
+        expertise=expertise,
+        language=language,
+        region=_REGION_VALUE_ARRAY[codes],
+        region_code=codes,
+        availability=availability_scores(free[rows], request.effort_days),
+    )
+
+
+# --- ranking -----------------------------------------------------------------------------------
+
+
+RecentOf = Callable[[NDArray[np.intp]], NDArray[np.int64]]
+
+
+def top_k(
+    score: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    recent_of: RecentOf,
+    id_hi: NDArray[np.uint64],
+    id_lo: NDArray[np.uint64],
+    k: int,
+) -> NDArray[np.intp]:
+    """Positions into `score` of the best k: score desc, then recent assignments asc, then id asc.
+
+    `rows[i]` is the index row scored in `score[i]`; `recent_of(rows)` counts recent assignments
+    and `id_hi`/`id_lo` are indexed by row. Only candidates that can reach the top k are
+    sorted: those scoring at least the k-th best and, when very many tie at that score, the
+    ones a coarse (recent, id) key lets through.
+    """
+    if k <= 0 or len(score) == 0:
+        return np.empty(0, np.intp)
+    candidates: NDArray[np.intp] = np.arange(len(score))
+    if len(score) > k:
+        threshold = score[np.argpartition(score, len(score) - k)[len(score) - k]]
+        above = np.flatnonzero(score > threshold)
+        tied = np.flatnonzero(score == threshold)
+        wanted = k - len(above)
+        if len(tied) > 4 * wanted + 64:
+            # Many equal scores: keep the `wanted` smallest (recent, id) by a key that preserves
+            # that order (recent capped, then the id's high 48 bits), ties of the key included.
+            tied_rows = rows[tied]
+            coarse = (np.minimum(recent_of(tied_rows), 0xFFFF).astype(np.uint64) << np.uint64(48)) | (
+                id_hi[tied_rows] >> np.uint64(16)
+            )
+            cut = coarse[np.argpartition(coarse, wanted - 1)[wanted - 1]]
+            tied = tied[coarse <= cut]
+        candidates = np.concatenate([above, tied])
+    chosen = rows[candidates]
+    order = np.lexsort((id_lo[chosen], id_hi[chosen], recent_of(chosen), -score[candidates]))
+    return candidates[order[:k]]
+
+
+def rank(
+    index: ExpertIndex,
+    request: RankRequest,
+    policy: Policy = DEFAULT_POLICY,
+    limit: int = 50,
+    *,
+    as_of: date | None = None,
+) -> Ranking:
+    """Every expert in the index against `request`: counts per exclusion reason and the best `limit`.
+
+    `as_of` (default today) dates the recent-assignment count used to break ties.
+    """
+    free = free_days(index, request)
+    eligible_mask, excluded = hard_filters(index, request, free).eligible()
+    rows = np.flatnonzero(eligible_mask)
+    parts = components(index, request, rows, free)
+    score = combine(policy, parts.expertise, parts.language, parts.region, parts.availability)
+
+    recent_owners = recent_assignment_owners(index, as_of=as_of or date.today(), except_request=request.id)
+
+    def recent_of(some: NDArray[np.intp]) -> NDArray[np.int64]:
+        return count_in(recent_owners, some)
+
+    best = top_k(score, rows, recent_of, index.id_hi, index.id_lo, limit)
+    items = _items(index, request, policy, parts, best, score, free, recent_of(rows[best]))
+    return Ranking(total=len(index), eligible=len(rows), excluded=excluded, items=items)
+
+
+def assess(
+    index: ExpertIndex,
+    request: RankRequest,
+    expert_id: str,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    as_of: date | None = None,
+) -> Assessment | None:
+    """One expert's exclusion reason (None if eligible) and full breakdown; None if not in the index.
+
+    For recording a match's score at approval, whether or not the expert made the shortlist.
+    """
+    row = index.row_of(expert_id)
+    if row is None:
+        return None
+    free = free_days(index, request)
+    code = int(hard_filters(index, request, free).codes()[row])
+    rows = np.array([row], np.intp)
+    parts = components(index, request, rows, free)
+    score = combine(policy, parts.expertise, parts.language, parts.region, parts.availability)
+    recent = recent_assignments(index, rows, as_of=as_of or date.today(), except_request=request.id)
+    [item] = _items(index, request, policy, parts, np.zeros(1, np.intp), score, free, recent)
+    return Assessment(excluded_reason=None if code == 0 else REASONS[code - 1], item=item)
+
+
+def _items(
+    index: ExpertIndex,
+    request: RankRequest,
+    policy: Policy,
+    parts: Components,
+    positions: NDArray[np.intp],
+    score: NDArray[np.float64],
+    free: NDArray[np.int32],
+    recent: NDArray[np.int64],
+) -> list[RankedExpert]:
+    """The explained items for `positions` (into `parts`), gathering each column once for all of them."""
+    rows = parts.rows[positions]
+    ids, names = index.ids, index.names
+    caps = [(need, index.capability(need.capability)[rows].tolist()) for need in request.capabilities]
+    langs = [(need, _levels(index, need)[rows].tolist()) for need in request.languages]
+    w_e, w_l, w_r, w_a = policy.expertise, policy.language, policy.region, policy.availability
+    # Values and weight·value per component, as lists; numpy's products are the same IEEE
+    # products the reference takes one by one.
+    e, lang, reg, a = (getattr(parts, name)[positions] for name in COMPONENTS)
+    e_v, l_v, r_v, a_v = e.tolist(), lang.tolist(), reg.tolist(), a.tolist()
+    e_c, l_c, r_c, a_c = (w_e * e).tolist(), (w_l * lang).tolist(), (w_r * reg).tolist(), (w_a * a).tolist()
+    regions = parts.region_code[positions].tolist()
+    items = []
+    for j, (row, total, days, count) in enumerate(
+        zip(rows.tolist(), score[positions].tolist(), free[rows].tolist(), recent.tolist(), strict=True)
+    ):
+        matched_caps: list[CapabilityMatch] = []
+        missing_caps: list[CapabilityMatch] = []
+        for need, levels in caps:
+            match = CapabilityMatch(need.capability, need.min_level, levels[j])
+            (matched_caps if levels[j] >= need.min_level else missing_caps).append(match)
+        matched_langs: list[LanguageMatch] = []
+        missing_langs: list[LanguageMatch] = []
+        for lang_need, levels in langs:
+            match_lang = LanguageMatch(lang_need.tag, lang_need.level_name, _cefr_name(levels[j]))
+            (matched_langs if levels[j] >= lang_need.min_level else missing_langs).append(match_lang)
+        items.append(
+            RankedExpert(
+                ids[row],
+                names[row],
+                total,
+                {
+                    "expertise": ComponentScore(e_v[j], w_e, e_c[j]),
+                    "language": ComponentScore(l_v[j], w_l, l_c[j]),
+                    "region": ComponentScore(r_v[j], w_r, r_c[j]),
+                    "availability": ComponentScore(a_v[j], w_a, a_c[j]),
+                },
+                matched_caps,
+                missing_caps,
+                matched_langs,
+                missing_langs,
+                REGION_REASONS[regions[j]],
+                days,
+                count,
+            )
+        )
+    return items
+
+
+def _cefr_name(rank: int) -> str | None:
+    return CEFR_LEVELS[rank - 1] if rank else None
+
+
+# --- reference scorer --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceExpert:
+    """An expert projection as plain Python values, for `reference_rank`."""
+
+    id: str
+    id_int: int
+    full_name: str | None
+    status: str
+    modality: str
+    capabilities: dict[int, int]
+    languages: dict[str, int]  # base language → best CEFR rank
+    countries: frozenset[str]
+    regions: frozenset[str]  # of the countries worked in, and any the roster lists
+    home_regions: frozenset[str]  # of residence and nationalities
+    nationalities: frozenset[str]
+    busy: tuple[tuple[date, date], ...]  # unavailability
+    bookings: tuple[tuple[date, date, str, bool], ...]  # (start, end, request id, confirmed)
+
+    @classmethod
+    def from_projection(cls, p: Mapping[str, Any]) -> ReferenceExpert:
+        capabilities: dict[int, int] = {}
+        for c in p.get("capabilities") or ():
+            capabilities[int(c["capability"])] = max(
+                int(c["level"]), capabilities.get(int(c["capability"]), 0)
+            )
+        languages: dict[str, int] = {}
+        for lang in p.get("languages") or ():
+            base = base_language(lang["tag"])
+            languages[base] = max(cefr_rank(lang["level"]), languages.get(base, 0))
+        countries = frozenset(p.get("country_experience") or ())
+        homes = [
+            *(p.get("nationalities") or ()),
+            *([p["residence_country"]] if p.get("residence_country") else []),
+        ]
+        return cls(
+            id=canonical_id(p["id"]),
+            id_int=int(canonical_id(p["id"]).replace("-", ""), 16),
+            full_name=p.get("full_name"),
+            status=p["status"],
+            modality=p["modality"],
+            capabilities=capabilities,
+            languages=languages,
+            countries=countries,
+            regions=frozenset(r for r in [*map(region_of, countries), *(p.get("regions") or ())] if r),
+            home_regions=frozenset(r for r in map(region_of, homes) if r),
+            nationalities=frozenset(p.get("nationalities") or ()),
+            busy=tuple((_date(u["start"]), _date(u["end"])) for u in p.get("unavailability") or ()),
+            bookings=tuple(
+                (
+                    _date(b["start"]),
+                    _date(b["end"]),
+                    canonical_request_id(str(b["request_id"])),
+                    b["status"] == "confirmed",
+                )
+                for b in p.get("bookings") or ()
+            ),
+        )
+
+
+def reference_rank(
+    experts: Sequence[ReferenceExpert],
+    request: RankRequest,
+    policy: Policy = DEFAULT_POLICY,
+    limit: int = 50,
+    *,
+    as_of: date,
+) -> Ranking:
+    """The ranking computed expert by expert in plain Python: the rules stated as directly as possible."""
+    days = [
+        request.start_date + timedelta(days=d)
+        for d in range((request.end_date - request.start_date).days + 1)
+    ]
+    workdays = [d for d in days if d.weekday() < 5]
+    region = region_of(request.country)
+    since = as_of - timedelta(days=RECENT_DAYS)
+    excluded = dict.fromkeys(REASONS, 0)
+    scored: list[tuple[float, int, int, RankedExpert]] = []
+    for expert in experts:
+        reason, free = _reference_reason(expert, request, workdays)
+        if reason is not None:
+            excluded[reason] += 1
+            continue
+        expertise_total, weight_total = 0.0, 0.0
+        matched_caps: list[CapabilityMatch] = []
+        missing_caps: list[CapabilityMatch] = []
+        for need in request.capabilities:
+            level = expert.capabilities.get(need.capability, 0)
+            expertise_total += need.weight * LEVEL_SCORE[need.min_level][level]
+            weight_total += need.weight
+            match = CapabilityMatch(need.capability, need.min_level, level)
+            (matched_caps if level >= need.min_level else missing_caps).append(match)
+        expertise = expertise_total / weight_total if request.capabilities else 1.0
+        matched_langs: list[LanguageMatch] = []
+        missing_langs: list[LanguageMatch] = []
+        desired = met = 0
+        for lang in request.languages:
+            level = expert.languages.get(lang.base, 0)
+            match_lang = LanguageMatch(lang.tag, lang.level_name, _cefr_name(level))
+            (matched_langs if level >= lang.min_level else missing_langs).append(match_lang)
+            if not lang.required:
+                desired += 1
+                met += level >= lang.min_level
+        language = met / desired if desired else 1.0
+        if request.country in expert.countries:
+            region_reason = "country_experience"
+        elif region is not None and region in expert.regions:
+            region_reason = "region_experience"
+        elif region is not None and region in expert.home_regions:
+            region_reason = "residence_or_nationality"
+        else:
+            region_reason = "none"
+        region_value = REGION_VALUES[REGION_REASONS.index(region_reason)]
+        availability = min(1.0, free / (AVAILABILITY_HEADROOM * request.effort_days))
+        values = {
+            "expertise": expertise,
+            "language": language,
+            "region": region_value,
+            "availability": availability,
+        }
+        score = (
+            policy.expertise * expertise
+            + policy.language * language
+            + policy.region * region_value
+            + policy.availability * availability
+        )
+        recent = sum(
+            1 for _, e, rid, confirmed in expert.bookings if confirmed and e >= since and rid != request.id
+        )
+        weights = policy.weights()
+        item = RankedExpert(
+            expert_id=expert.id,
+            full_name=expert.full_name,
+            score=score,
+            components={n: ComponentScore(values[n], weights[n], weights[n] * values[n]) for n in COMPONENTS},
+            matched_capabilities=matched_caps,
+            missing_capabilities=missing_caps,
+            matched_languages=matched_langs,
+            missing_languages=missing_langs,
+            region_reason=region_reason,
+            free_days=free,
+            recent_assignments=recent,
+        )
+        scored.append((score, recent, expert.id_int, item))
+    scored.sort(key=lambda entry: (-entry[0], entry[1], entry[2]))
+    return Ranking(
+        total=len(experts),
+        eligible=len(scored),
+        excluded=excluded,
+        items=[item for *_, item in scored[: max(limit, 0)]],
+    )
+
+
+def _reference_reason(
+    expert: ReferenceExpert, request: RankRequest, workdays: list[date]
+) -> tuple[str | None, int]:
+    """The first filter the expert fails (None if none), and their free days once known (else 0)."""
+    if expert.status != "active":
+        return "not_active", 0
+    for need in request.capabilities:
+        if need.required and expert.capabilities.get(need.capability, 0) < need.min_level:
+            return "missing_required_capability", 0
+    for lang in request.languages:
+        if lang.required and expert.languages.get(lang.base, 0) < lang.min_level:
+            return "missing_required_language", 0
+    spans = [*expert.busy, *((s, e) for s, e, rid, _ in expert.bookings if rid != request.id)]
+    spans = [(s, e) for s, e in spans if s <= request.end_date and e >= request.start_date]
+    free = sum(1 for d in workdays if not any(s <= d <= e for s, e in spans)) if spans else len(workdays)
+    if free < request.effort_days:
+        return "insufficient_availability", free
+    if request.modality != "either" and expert.modality not in (request.modality, "either"):
+        return "modality_incompatible", free
+    national = request.country in expert.nationalities
+    if (request.nationality_preference == "national" and not national) or (
+        request.nationality_preference == "international" and national
+    ):
+        return "nationality_preference", free
+    return None, free
