@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field
 
 from matching_service.db import Base, idempotency_keys, metadata
-from mnr_shared.db import UTCDateTime, utcnow
+from mnr_shared.db import UTCDateTime, string_enum, utcnow
 
 __all__ = [
     "LIVE_STATUSES",
@@ -50,17 +50,6 @@ class Step(StrEnum):
     REOPEN_REQUEST = "reopen_request"  # move the request back to `in_review`
 
 
-def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
-    return sa.Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Match(Base, table=True):
     __tablename__ = "matches"
     __table_args__ = (
@@ -82,12 +71,12 @@ class Match(Base, table=True):
     expert_id: uuid.UUID
     expert_name: str | None = Field(default=None, max_length=200)
     status: MatchStatus = Field(
-        sa_column=Column(_enum(MatchStatus, "match_status"), nullable=False, index=True)
+        sa_column=Column(string_enum(MatchStatus, "match_status"), nullable=False, index=True)
     )
-    step: Step | None = Field(default=None, sa_column=Column(_enum(Step, "saga_step")))
+    step: Step | None = Field(default=None, sa_column=Column(string_enum(Step, "saga_step")))
     # What `status` becomes once the pending steps are done.
     target_status: MatchStatus | None = Field(
-        default=None, sa_column=Column(_enum(MatchStatus, "match_target_status"))
+        default=None, sa_column=Column(string_enum(MatchStatus, "match_target_status"))
     )
     start_date: date
     end_date: date

@@ -6,11 +6,10 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-import sqlalchemy as sa
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Text
 from sqlmodel import Field
 
-from mnr_shared.db import UTCDateTime, utcnow
+from mnr_shared.db import UTCDateTime, string_enum, utcnow
 from mnr_shared.reference import CEFR
 from requests_service.db import Base, idempotency_keys, metadata
 
@@ -100,18 +99,6 @@ class HistoryKind(StrEnum):
     TRANSITION = "transition"
 
 
-def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
-    # Constrained strings rather than PostgreSQL enum types: portable, and a new value needs no type DDL.
-    return sa.Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 class AssistanceRequest(Base, table=True):
     __tablename__ = "assistance_requests"
     __table_args__ = (
@@ -128,16 +115,18 @@ class AssistanceRequest(Base, table=True):
     region: str | None = Field(default=None, max_length=10, index=True)
     title: str = Field(max_length=200)
     description: str = Field(sa_column=Column(Text, nullable=False))
-    modality: Modality = Field(sa_column=Column(_enum(Modality, "modality"), nullable=False))
+    modality: Modality = Field(sa_column=Column(string_enum(Modality, "modality"), nullable=False))
     start_date: date
     end_date: date
     effort_days: int
-    priority: Priority = Field(sa_column=Column(_enum(Priority, "priority"), nullable=False, index=True))
+    priority: Priority = Field(
+        sa_column=Column(string_enum(Priority, "priority"), nullable=False, index=True)
+    )
     nationality_preference: NationalityPreference = Field(
-        sa_column=Column(_enum(NationalityPreference, "nationality_preference"), nullable=False)
+        sa_column=Column(string_enum(NationalityPreference, "nationality_preference"), nullable=False)
     )
     status: RequestStatus = Field(
-        sa_column=Column(_enum(RequestStatus, "status"), nullable=False, index=True)
+        sa_column=Column(string_enum(RequestStatus, "status"), nullable=False, index=True)
     )
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -158,7 +147,7 @@ class RequestCapability(Base, table=True):
     request_id: uuid.UUID = Field(foreign_key="assistance_requests.id", primary_key=True, ondelete="CASCADE")
     capability: int = Field(primary_key=True)
     min_level: int
-    importance: Importance = Field(sa_column=Column(_enum(Importance, "importance"), nullable=False))
+    importance: Importance = Field(sa_column=Column(string_enum(Importance, "importance"), nullable=False))
     position: int
 
 
@@ -167,8 +156,8 @@ class RequestLanguage(Base, table=True):
 
     request_id: uuid.UUID = Field(foreign_key="assistance_requests.id", primary_key=True, ondelete="CASCADE")
     tag: str = Field(primary_key=True, max_length=35)
-    min_level: CEFR = Field(sa_column=Column(_enum(CEFR, "min_level"), nullable=False))
-    importance: Importance = Field(sa_column=Column(_enum(Importance, "importance"), nullable=False))
+    min_level: CEFR = Field(sa_column=Column(string_enum(CEFR, "min_level"), nullable=False))
+    importance: Importance = Field(sa_column=Column(string_enum(Importance, "importance"), nullable=False))
     position: int
 
 
@@ -183,13 +172,17 @@ class RequestEvent(Base, table=True):
     request_id: uuid.UUID = Field(foreign_key="assistance_requests.id", ondelete="CASCADE")
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     actor_sub: str = Field(max_length=200)
-    actor_role: ActorRole = Field(sa_column=Column(_enum(ActorRole, "actor_role"), nullable=False))
-    kind: HistoryKind = Field(sa_column=Column(_enum(HistoryKind, "kind"), nullable=False))
-    action: Action | None = Field(default=None, sa_column=Column(_enum(Action, "action"), nullable=True))
-    from_status: RequestStatus | None = Field(
-        default=None, sa_column=Column(_enum(RequestStatus, "from_status"), nullable=True)
+    actor_role: ActorRole = Field(sa_column=Column(string_enum(ActorRole, "actor_role"), nullable=False))
+    kind: HistoryKind = Field(sa_column=Column(string_enum(HistoryKind, "kind"), nullable=False))
+    action: Action | None = Field(
+        default=None, sa_column=Column(string_enum(Action, "action"), nullable=True)
     )
-    to_status: RequestStatus = Field(sa_column=Column(_enum(RequestStatus, "to_status"), nullable=False))
+    from_status: RequestStatus | None = Field(
+        default=None, sa_column=Column(string_enum(RequestStatus, "from_status"), nullable=True)
+    )
+    to_status: RequestStatus = Field(
+        sa_column=Column(string_enum(RequestStatus, "to_status"), nullable=False)
+    )
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     changed_fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
@@ -203,7 +196,7 @@ class RequestComment(Base, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     request_id: uuid.UUID = Field(foreign_key="assistance_requests.id", ondelete="CASCADE")
     author_sub: str = Field(max_length=200)
-    author_role: ActorRole = Field(sa_column=Column(_enum(ActorRole, "author_role"), nullable=False))
+    author_role: ActorRole = Field(sa_column=Column(string_enum(ActorRole, "author_role"), nullable=False))
     author_name: str | None = Field(default=None, max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -13,7 +13,7 @@ from sqlalchemy import DDL, JSON, CheckConstraint, Column, Index, event
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field
 
-from mnr_shared.db import UTCDateTime, utcnow
+from mnr_shared.db import UTCDateTime, string_enum, utcnow
 from roster_service.db import Base, idempotency_keys, metadata
 
 __all__ = [
@@ -57,18 +57,6 @@ class BookingStatus(StrEnum):
 ActiveBookingStatuses = (BookingStatus.HOLD.value, BookingStatus.CONFIRMED.value)
 
 
-def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
-    # Stored as constrained strings: portable, and new values need no PostgreSQL type migration.
-    return sa.Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Expert(Base, table=True):
     __tablename__ = "experts"
     __table_args__ = (
@@ -88,9 +76,9 @@ class Expert(Base, table=True):
     years_experience: int | None = None
     daily_rate_amount: Decimal | None = Field(default=None, max_digits=12, decimal_places=2)
     daily_rate_currency: str | None = Field(default=None, max_length=3)
-    modality: Modality = Field(sa_column=Column(_enum(Modality, "modality"), nullable=False))
+    modality: Modality = Field(sa_column=Column(string_enum(Modality, "modality"), nullable=False))
     status: ExpertStatus = Field(
-        sa_column=Column(_enum(ExpertStatus, "expert_status"), nullable=False, index=True)
+        sa_column=Column(string_enum(ExpertStatus, "expert_status"), nullable=False, index=True)
     )
     status_reason: str | None = Field(default=None, max_length=1000)
     references_checked_on: date | None = None
@@ -177,7 +165,9 @@ class Booking(Base, table=True):
     expert_id: uuid.UUID = Field(foreign_key="experts.id")
     start_date: date
     end_date: date
-    status: BookingStatus = Field(sa_column=Column(_enum(BookingStatus, "booking_status"), nullable=False))
+    status: BookingStatus = Field(
+        sa_column=Column(string_enum(BookingStatus, "booking_status"), nullable=False)
+    )
     request_id: uuid.UUID
     match_id: uuid.UUID = Field(unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
