@@ -278,3 +278,24 @@ async def test_background_polling_picks_up_a_new_expert_within_the_interval(
                 break
             await asyncio.sleep(0.02)
         assert len(app.state.ctx.index) == 1
+
+
+async def test_country_office_sees_the_matches_of_its_own_request(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
+    expert = await make_expert(30)
+    request = await make_request()
+    match = (
+        await system.matching.post(
+            "/v1/matches", headers=people["pd"], json={"request_id": request["id"], "expert_id": expert["id"]}
+        )
+    ).json()
+    own = await system.matching.get(
+        "/v1/matches", params={"request_id": request["id"]}, headers=people["office"]
+    )
+    assert own.status_code == 200
+    assert [(m["id"], m["expert_name"]) for m in own.json()["items"]] == [(match["id"], "Candidate 30")]
+    foreign = await system.matching.get(
+        "/v1/matches", params={"request_id": request["id"]}, headers=people["other_office"]
+    )
+    assert foreign.status_code == 404

@@ -39,6 +39,7 @@ Programme = Annotated[Principal, Depends(require_roles(PD, ADMIN))]
 ShortlistReader = Annotated[Principal, Depends(require_roles(PD, ADMIN, OFFICE))]
 Admin = Annotated[Principal, Depends(require_roles(ADMIN))]
 MatchReader = Annotated[Principal, Depends(require_roles(PD, ADMIN, EXPERT))]
+MatchLister = Annotated[Principal, Depends(require_roles(PD, ADMIN, EXPERT, OFFICE))]
 Expert = Annotated[Principal, Depends(require_roles(EXPERT))]
 ShortlistLimit = Annotated[int, Query(ge=1, le=200, description="How many candidates (1–200).")]
 
@@ -173,7 +174,7 @@ async def approve_match(
     responses=problem_responses(422),
 )
 async def list_matches(
-    who: MatchReader,
+    who: MatchLister,
     ctx: ContextDep,
     session: SessionDep,
     request_id: uuid.UUID | None = None,
@@ -182,7 +183,8 @@ async def list_matches(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """PD and admin see all; an expert sees only their own offers. Newest first."""
+    """PD and admin see all; an expert sees only their own offers; a country office sees the
+    matches of one of its own requests (`request_id` required). Newest first."""
     items, next_cursor = await service.list_matches(
         ctx=ctx,
         session=session,

@@ -308,13 +308,20 @@ async def list_matches(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[MatchRead], str | None]:
-    """Matches, newest first; an expert sees only their own (any other expert_id is 403)."""
-    if not by.has_role(*PRIVILEGED):
-        if by.expert_id is None:
-            raise Forbidden("Only PD, admin and experts (their own) can list matches.")
+    """Matches, newest first. An expert sees only their own (any other expert_id is 403); a
+    country office sees those of one of its own requests (request_id required; others' 404)."""
+    if by.has_role(*PRIVILEGED):
+        pass
+    elif by.expert_id is not None:
         if expert_id is not None and expert_id != by.expert_id:
             raise Forbidden("Experts see only their own matches.")
         expert_id = by.expert_id
+    elif by.has_role(Role.COUNTRY_OFFICE.value):
+        if request_id is None:
+            raise Forbidden("A country office lists the matches of one of its requests: pass request_id.")
+        await _request_for(ctx, request_id, by)  # before any query: no transaction held across HTTP
+    else:
+        raise Forbidden("Only PD, admin, experts and country offices can list matches.")
     query = select(Match)
     if request_id is not None:
         query = query.where(col(Match.request_id) == request_id)
