@@ -299,3 +299,23 @@ async def test_country_office_sees_the_matches_of_its_own_request(
         "/v1/matches", params={"request_id": request["id"]}, headers=people["other_office"]
     )
     assert foreign.status_code == 404
+
+
+async def test_matches_page_newest_first(
+    system: Any, people: Headers, make_request: Any, make_expert: Any
+) -> None:
+    made = []
+    for n in (40, 41, 42):
+        expert, request = await make_expert(n), await make_request()
+        response = await system.matching.post(
+            "/v1/matches", headers=people["pd"], json={"request_id": request["id"], "expert_id": expert["id"]}
+        )
+        made.append(response.json()["id"])
+    first = (await system.matching.get("/v1/matches", params={"limit": 2}, headers=people["pd"])).json()
+    rest = (
+        await system.matching.get(
+            "/v1/matches", params={"limit": 2, "cursor": first["next_cursor"]}, headers=people["pd"]
+        )
+    ).json()
+    assert [m["id"] for m in first["items"] + rest["items"]] == made[::-1]
+    assert rest["next_cursor"] is None

@@ -17,7 +17,7 @@ from mnr_shared.etag import check_if_match, make_etag
 from mnr_shared.http import build_client
 from mnr_shared.idempotency import IdempotencyStore, idempotency_table
 from mnr_shared.observability import _request_id
-from mnr_shared.pagination import decode_cursor, encode_cursor
+from mnr_shared.pagination import decode_cursor, decode_time_cursor, encode_cursor
 from mnr_shared.problems import PreconditionFailed, PreconditionRequired, UnprocessableContent
 from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
 from mnr_shared.testing import Databases, RoutingTransport
@@ -34,6 +34,18 @@ def test_cursor_round_trips_the_sort_key() -> None:
 def test_foreign_cursor_is_422(bad: str) -> None:
     with pytest.raises(UnprocessableContent):
         decode_cursor(bad, arity=2)
+
+
+def test_time_cursor_without_a_zone_is_422_not_a_database_error() -> None:
+    with pytest.raises(UnprocessableContent):
+        decode_time_cursor(encode_cursor("2026-11-28T10:00:00", "0b7c3c9e-7a7e-4d7e-9f0a-1a2b3c4d5e6f"))
+    when, ident = decode_time_cursor(
+        encode_cursor("2026-11-28T10:00:00+00:00", "0b7c3c9e-7a7e-4d7e-9f0a-1a2b3c4d5e6f")
+    )
+    assert (when.isoformat(), str(ident)) == (
+        "2026-11-28T10:00:00+00:00",
+        "0b7c3c9e-7a7e-4d7e-9f0a-1a2b3c4d5e6f",
+    )
 
 
 def test_etag_changes_with_version() -> None:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from mnr_shared.problems import UnprocessableContent
 
@@ -52,3 +57,41 @@ def invalid_cursor() -> UnprocessableContent:
         slug="validation",
         extra={"errors": [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]},
     )
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) sort key of a cursor made by `keyset_page`; anything else is 422."""
+    at, key = decode_cursor(cursor, arity=2)
+    try:
+        when, after_id = datetime.fromisoformat(str(at)), uuid.UUID(str(key))
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+    if when.tzinfo is None:  # ours always carry the zone; comparing a naive one would fail
+        raise invalid_cursor()
+    return when, after_id
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[Any],
+    *,
+    created: SQLCoreOperations[datetime],
+    ident: SQLCoreOperations[uuid.UUID],
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = False,
+) -> tuple[list[Any], str | None]:
+    """One page of `query` in (created_at, id) order and the cursor of the next page (None on
+    the last). The rows must carry `created_at` and `id`; no OFFSET, so pages stay stable."""
+    if cursor is not None:
+        at, after = decode_time_cursor(cursor)
+        if newest_first:
+            query = query.where(or_(created < at, and_(created == at, ident < after)))
+        else:
+            query = query.where(or_(created > at, and_(created == at, ident > after)))
+    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+    rows = list((await session.scalars(query.order_by(*order).limit(limit + 1))).all())
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    return page, encode_cursor(page[-1].created_at.isoformat(), str(page[-1].id))

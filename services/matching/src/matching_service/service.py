@@ -29,7 +29,7 @@ from matching_service.schemas import (
 )
 from mnr_shared.auth import Principal, Role
 from mnr_shared.etag import check_if_match, make_etag
-from mnr_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
+from mnr_shared.pagination import keyset_page
 
 PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
@@ -329,28 +329,15 @@ async def list_matches(
         query = query.where(col(Match.expert_id) == expert_id)
     if status:
         query = query.where(col(Match.status).in_(status))
-    if cursor is not None:
-        created, last = decode_cursor(cursor, arity=2)
-        try:
-            from datetime import datetime
-
-            after_created, after_id = datetime.fromisoformat(str(created)), uuid.UUID(str(last))
-        except ValueError as exc:
-            raise invalid_cursor() from exc
-        query = query.where(
-            (col(Match.created_at) < after_created)
-            | ((col(Match.created_at) == after_created) & (col(Match.id) < after_id))
-        )
-    rows = list(
-        (
-            await session.scalars(
-                query.order_by(col(Match.created_at).desc(), col(Match.id).desc()).limit(limit + 1)
-            )
-        ).all()
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        created=col(Match.created_at),
+        ident=col(Match.id),
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more and rows else None
     return [match_read(ctx, m) for m in rows], next_cursor
 
 

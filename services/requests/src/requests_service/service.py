@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,7 +44,7 @@ from mnr_shared import reference as ref
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
 from mnr_shared.etag import check_if_match, make_etag
-from mnr_shared.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
+from mnr_shared.pagination import Page, decode_cursor, encode_cursor, invalid_cursor, keyset_page
 from mnr_shared.problems import validation_errors
 from requests_service.db import idempotency
 from requests_service.errors import Conflict, Forbidden, NotFound, UnprocessableContent
@@ -279,17 +279,6 @@ async def get_request(*, session: AsyncSession, by: Principal, request_id: uuid.
     return (await _read_many(session, [row]))[0]
 
 
-def _timestamp_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at, key = decode_cursor(cursor, arity=2)
-    try:
-        when, after_id = datetime.fromisoformat(str(at)), uuid.UUID(str(key))
-    except ValueError as exc:
-        raise invalid_cursor() from exc
-    if when.tzinfo is None:  # ours always carry the zone; a naive one was not made here
-        raise invalid_cursor()
-    return when, after_id
-
-
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -330,20 +319,14 @@ async def list_requests(
                 col(r.description).ilike(pattern, escape="\\"),
             )
         )
-    if cursor:
-        after_at, after_id = _timestamp_cursor(cursor)
-        where.append(
-            or_(col(r.created_at) > after_at, and_(col(r.created_at) == after_at, col(r.id) > after_id))
-        )
-    rows = list(
-        (
-            await session.execute(
-                select(r).where(*where).order_by(col(r.created_at), col(r.id)).limit(limit + 1)
-            )
-        ).scalars()
+    page, next_cursor = await keyset_page(
+        session,
+        select(r).where(*where),
+        created=col(r.created_at),
+        ident=col(r.id),
+        limit=limit,
+        cursor=cursor,
     )
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), str(page[-1].id)) if more else None
     return Page[RequestRead](items=await _read_many(session, page), next_cursor=next_cursor)
 
 
@@ -721,22 +704,17 @@ async def list_comments(
     await _load(session, request_id=request_id, by=by, role=acting_role(by))
     c = RequestComment
     where: list[Any] = [col(c.request_id) == request_id]
-    if cursor:
-        after_at, after_id = _timestamp_cursor(cursor)
-        where.append(
-            or_(col(c.created_at) > after_at, and_(col(c.created_at) == after_at, col(c.id) > after_id))
-        )
-    rows = list(
-        (
-            await session.execute(
-                select(c).where(*where).order_by(col(c.created_at), col(c.id)).limit(limit + 1)
-            )
-        ).scalars()
+    page, next_cursor = await keyset_page(
+        session,
+        select(c).where(*where),
+        created=col(c.created_at),
+        ident=col(c.id),
+        limit=limit,
+        cursor=cursor,
     )
-    page, more = rows[:limit], len(rows) > limit
     return Page[CommentRead](
         items=[CommentRead.model_validate(comment, from_attributes=True) for comment in page],
-        next_cursor=encode_cursor(page[-1].created_at.isoformat(), str(page[-1].id)) if more else None,
+        next_cursor=next_cursor,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
@@ -22,7 +22,7 @@ from mnr_shared import reference
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import lock_feed, utcnow
 from mnr_shared.etag import check_if_match, make_etag
-from mnr_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
+from mnr_shared.pagination import decode_cursor, encode_cursor, invalid_cursor, keyset_page
 from roster_service import spreadsheets
 from roster_service.errors import Conflict, Forbidden, NotFound
 from roster_service.models import (
@@ -702,27 +702,16 @@ async def list_experts(
         raise Forbidden("Your role may not search the roster.")
     if not privileged:
         filters = ExpertFilters(**{**filters.__dict__, "status": [ExpertStatus.ACTIVE]})
-    query = select(Expert).where(and_(*_conditions(filters)))
-    if cursor is not None:
-        created, last_id = decode_cursor(cursor, arity=2)
-        try:
-            after_created = datetime.fromisoformat(str(created))
-            after_id = uuid.UUID(str(last_id))
-        except ValueError as exc:
-            raise invalid_cursor() from exc
-        query = query.where(
-            or_(
-                col(Expert.created_at) > after_created,
-                and_(col(Expert.created_at) == after_created, col(Expert.id) > after_id),
-            )
-        )
-    query = query.order_by(col(Expert.created_at), col(Expert.id)).limit(limit + 1)
-    experts = list((await session.scalars(query)).all())
-    more = len(experts) > limit
-    experts = experts[:limit]
+    experts, next_cursor = await keyset_page(
+        session,
+        select(Expert).where(and_(*_conditions(filters))),
+        created=col(Expert.created_at),
+        ident=col(Expert.id),
+        limit=limit,
+        cursor=cursor,
+    )
     bundles = await _load_children(session, experts)
     items: list[ExpertRead | ExpertPublic] = [_full(b) if privileged else _public(b) for b in bundles]
-    next_cursor = encode_cursor(experts[-1].created_at.isoformat(), str(experts[-1].id)) if more else None
     return items, next_cursor
 
 
