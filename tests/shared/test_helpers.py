@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mnr_shared import reference
+from mnr_shared.api import Result
+from mnr_shared.auth import Principal
 from mnr_shared.db import create_engine, make_metadata, session_factory
 from mnr_shared.etag import check_if_match, make_etag
 from mnr_shared.http import build_client
-from mnr_shared.idempotency import IdempotencyStore, idempotency_table
+from mnr_shared.idempotency import IdempotencyStore, idempotency_table, key_scope
 from mnr_shared.observability import _request_id
 from mnr_shared.pagination import decode_cursor, decode_time_cursor, encode_cursor
 from mnr_shared.problems import PreconditionFailed, PreconditionRequired, UnprocessableContent
@@ -69,6 +73,15 @@ def test_if_match_missing_is_428_and_stale_is_412() -> None:
 # --- idempotency against a real database --------------------------------------------------------
 
 
+class Thing(BaseModel):
+    id: int
+    name: str
+
+
+class ThingCreate(BaseModel):
+    name: str
+
+
 def _idempotency_schema() -> tuple[MetaData, Table, IdempotencyStore]:
     metadata = make_metadata()
     things = Table(
@@ -80,29 +93,35 @@ def _idempotency_schema() -> tuple[MetaData, Table, IdempotencyStore]:
     return metadata, things, IdempotencyStore(idempotency_table(metadata))
 
 
-async def test_idempotent_create_runs_once_and_replays(databases: Databases) -> None:
+ALICE, BOB = Principal(sub="sub-1"), Principal(sub="sub-2")
+
+
+async def test_idempotent_create_runs_once_and_replays_with_its_etag(databases: Databases) -> None:
     metadata, things, store = _idempotency_schema()
     engine = create_engine(await databases.url("scratch", metadata))
     sessions = session_factory(engine)
     calls = 0
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[Thing]:
         nonlocal calls
         calls += 1
         result = await session.execute(things.insert().values(name="a").returning(things.c.id))
-        return 201, {"id": result.scalar_one(), "name": "a"}
+        return Result(Thing(id=result.scalar_one(), name="a"), etag='"1-x"', status_code=201)
 
-    first = await store.run(sessions, scope="sub-1:POST /things", key="k-1", body={"name": "a"}, work=work)
-    again = await store.run(sessions, scope="sub-1:POST /things", key="k-1", body={"name": "a"}, work=work)
+    def run(by: Principal, body: ThingCreate) -> Awaitable[Result[Thing]]:
+        return store.run(
+            sessions, by=by, operation="create-thing", key="k-1", body=body, model=Thing, work=work
+        )
+
+    first = await run(ALICE, ThingCreate(name="a"))
+    again = await run(ALICE, ThingCreate(name="a"))
     assert (first.replayed, again.replayed) == (False, True)
-    assert again.body == first.body
-    assert again.status_code == 201
+    assert again.item == first.item
+    assert (again.status_code, again.etag) == (201, '"1-x"')
     assert calls == 1
     with pytest.raises(UnprocessableContent):
-        await store.run(sessions, scope="sub-1:POST /things", key="k-1", body={"name": "b"}, work=work)
-    other_caller = await store.run(
-        sessions, scope="sub-2:POST /things", key="k-1", body={"name": "a"}, work=work
-    )
+        await run(ALICE, ThingCreate(name="b"))
+    other_caller = await run(BOB, ThingCreate(name="a"))
     assert other_caller.replayed is False
     async with sessions() as session:
         assert (await session.execute(select(func.count()).select_from(things))).scalar() == 2
@@ -114,15 +133,26 @@ async def test_racing_creates_with_one_key_write_once(databases: Databases) -> N
     engine = create_engine(await databases.url("scratch", metadata))
     sessions = session_factory(engine)
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[Thing]:
         result = await session.execute(things.insert().values(name="x").returning(things.c.id))
         await asyncio.sleep(0.01)  # widen the race window
-        return 201, {"id": result.scalar_one()}
+        return Result(Thing(id=result.scalar_one(), name="x"), status_code=201)
 
     results = await asyncio.gather(
-        *[store.run(sessions, scope="s", key="same", body={}, work=work) for _ in range(10)]
+        *[
+            store.run(
+                sessions,
+                by=ALICE,
+                operation="op",
+                key="same",
+                body=ThingCreate(name="x"),
+                model=Thing,
+                work=work,
+            )
+            for _ in range(10)
+        ]
     )
-    assert len({r.body["id"] for r in results}) == 1
+    assert len({r.item.id for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     async with sessions() as session:
         assert (await session.execute(select(func.count()).select_from(things))).scalar() == 1
@@ -133,12 +163,27 @@ async def test_bad_idempotency_key_is_422(databases: Databases) -> None:
     metadata, _, store = _idempotency_schema()
     engine = create_engine(await databases.url("scratch", metadata))
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[Thing]:
         raise AssertionError("must not run")
 
     with pytest.raises(UnprocessableContent):
-        await store.run(session_factory(engine), scope="s", key="has space", body={}, work=work)
+        await store.run(
+            session_factory(engine),
+            by=ALICE,
+            operation="op",
+            key="has space",
+            body=ThingCreate(name="x"),
+            model=Thing,
+            work=work,
+        )
     await engine.dispose()
+
+
+def test_a_very_long_subject_keeps_its_key_scope_within_the_column() -> None:
+    long = Principal(sub="s" * 400)
+    scope = key_scope("create-thing", long)
+    assert len(scope) <= 300
+    assert scope != key_scope("create-thing", Principal(sub="s" * 401))
 
 
 # --- the HTTP client factory ------------------------------------------------------------------

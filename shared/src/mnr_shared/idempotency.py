@@ -1,7 +1,8 @@
 """`Idempotency-Key` for creating POSTs: kept in the calling service's own database.
 
-A repeat of a key returns the first response; the same key with another body is 422.
-The stored response is written in the same transaction as the work it describes.
+A repeat of a key returns the first result; the same key with another body is 422. The stored
+result is written in the same transaction as the work it describes. Service functions call
+`IdempotencyStore.run` (or `run_detached` for a saga); routers never see this module.
 """
 
 from __future__ import annotations
@@ -12,25 +13,21 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any, TypeVar
 
-from fastapi import Header
+from pydantic import BaseModel
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mnr_shared.api import Result
+from mnr_shared.auth import Principal
 from mnr_shared.problems import UnprocessableContent
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_SCOPE_LENGTH = 300
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Makes this POST safe to retry: a repeat returns the first result.",
-    ),
-]
+M = TypeVar("M", bound=BaseModel)
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -38,20 +35,21 @@ def idempotency_table(metadata: MetaData) -> Table:
     return Table(
         "idempotency_keys",
         metadata,
-        Column("scope", String(300), primary_key=True),
+        Column("scope", String(_SCOPE_LENGTH), primary_key=True),
         Column("key", String(200), primary_key=True),
         Column("request_hash", String(64), nullable=False),
         Column("status_code", Integer, nullable=False),
         Column("response_body", JSON, nullable=False),
+        Column("etag", String(100), nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
 
 
 @dataclass(frozen=True)
-class StoredResponse:
+class _Stored:
     status_code: int
     body: Any
-    replayed: bool
+    etag: str | None
 
 
 def body_hash(body: Any) -> str:
@@ -69,119 +67,136 @@ def validate_key(key: str) -> str:
     return key
 
 
+def key_scope(operation: str, by: Principal) -> str:
+    """Keys are the caller's own: the same key from two callers names two operations."""
+    scope = f"{operation}:{by.sub}"
+    if len(scope) <= _SCOPE_LENGTH:
+        return scope
+    return f"{operation}:sha256:{hashlib.sha256(by.sub.encode()).hexdigest()}"
+
+
 class IdempotencyStore:
-    """Runs a creating operation at most once per (scope, key)."""
+    """Runs a creating operation at most once per (caller, operation, key)."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    async def find(
-        self, session: AsyncSession, *, scope: str, key: str, request_hash: str
-    ) -> StoredResponse | None:
+    async def _find(self, session: AsyncSession, *, scope: str, key: str, digest: str) -> _Stored | None:
+        columns = self.table.c
         row = (
             await session.execute(
-                select(self.table.c.request_hash, self.table.c.status_code, self.table.c.response_body).where(
-                    self.table.c.scope == scope, self.table.c.key == key
+                select(columns.request_hash, columns.status_code, columns.response_body, columns.etag).where(
+                    columns.scope == scope, columns.key == key
                 )
             )
         ).first()
         if row is None:
             return None
-        if row.request_hash != request_hash:
+        if row.request_hash != digest:
             raise UnprocessableContent(
                 "This Idempotency-Key was already used with a different request body.",
                 slug="idempotency-key-reused",
             )
-        return StoredResponse(row.status_code, row.response_body, replayed=True)
+        return _Stored(row.status_code, row.response_body, row.etag)
+
+    async def _record(
+        self, session: AsyncSession, *, scope: str, key: str, digest: str, result: Result[M]
+    ) -> None:
+        await session.execute(
+            self.table.insert().values(
+                scope=scope,
+                key=key,
+                request_hash=digest,
+                status_code=result.status_code,
+                response_body=result.item.model_dump(mode="json"),
+                etag=result.etag,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    @staticmethod
+    def _replay(stored: _Stored, model: type[M]) -> Result[M]:
+        return Result(
+            model.model_validate(stored.body),
+            etag=stored.etag,
+            status_code=stored.status_code,
+            replayed=True,
+        )
 
     async def run(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession],
         *,
-        scope: str,
+        by: Principal,
+        operation: str,
         key: str | None,
-        body: Any,
-        work: Callable[[AsyncSession], Awaitable[tuple[int, Any]]],
-    ) -> StoredResponse:
-        """Do `work` (which writes but does not commit) once; commit it with its stored response.
+        body: BaseModel,
+        model: type[M],
+        work: Callable[[AsyncSession], Awaitable[Result[M]]],
+    ) -> Result[M]:
+        """Do `work` (which writes but does not commit) once, and commit it together with its
+        recorded result. Without a key, the work simply runs and commits.
 
-        Two racing first attempts with one key: the database's primary key lets one commit,
-        the other rolls back and answers with the winner's stored response.
+        Two racing first attempts with one key: the database's primary key lets one commit, the
+        other rolls back and answers with the winner's recorded result.
         """
         if key is None:
-            async with sessionmaker() as session:
-                status, response = await work(session)
+            async with sessions() as session:
+                result = await work(session)
                 await session.commit()
-                return StoredResponse(status, response, replayed=False)
+                return result
         validate_key(key)
-        digest = body_hash(body)
-        async with sessionmaker() as session:
-            stored = await self.find(session, scope=scope, key=key, request_hash=digest)
+        scope, digest = key_scope(operation, by), body_hash(body.model_dump(mode="json"))
+        async with sessions() as session:
+            stored = await self._find(session, scope=scope, key=key, digest=digest)
             if stored is not None:
-                return stored
-            status, response = await work(session)
+                return self._replay(stored, model)
+            result = await work(session)
             try:
-                await session.execute(
-                    self.table.insert().values(
-                        scope=scope,
-                        key=key,
-                        request_hash=digest,
-                        status_code=status,
-                        response_body=json.loads(json.dumps(response, default=str)),
-                        created_at=datetime.now(UTC),
-                    )
-                )
+                await self._record(session, scope=scope, key=key, digest=digest, result=result)
                 await session.commit()
             except IntegrityError as exc:
                 await session.rollback()
                 conflict = exc
             else:
-                return StoredResponse(status, response, replayed=False)
-        async with sessionmaker() as session:
-            stored = await self.find(session, scope=scope, key=key, request_hash=digest)
+                return result
+        async with sessions() as session:
+            stored = await self._find(session, scope=scope, key=key, digest=digest)
         if stored is None:  # the conflict was not our key: let the caller see it
             raise conflict
-        return stored
+        return self._replay(stored, model)
 
     async def run_detached(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession],
         *,
-        scope: str,
+        by: Principal,
+        operation: str,
         key: str | None,
-        body: Any,
-        work: Callable[[], Awaitable[tuple[int, Any]]],
-    ) -> StoredResponse:
+        body: BaseModel,
+        model: type[M],
+        work: Callable[[], Awaitable[Result[M]]],
+    ) -> Result[M]:
         """Like `run`, for work that commits in transactions of its own (a saga): the key is
-        checked in one short transaction and the answer recorded in another, so no transaction
+        checked in one short transaction and the result recorded in another, so no transaction
         is held open across the work."""
         if key is None:
-            status, response = await work()
-            return StoredResponse(status, response, replayed=False)
+            return await work()
         validate_key(key)
-        digest = body_hash(body)
-        async with sessionmaker() as session:
-            stored = await self.find(session, scope=scope, key=key, request_hash=digest)
+        scope, digest = key_scope(operation, by), body_hash(body.model_dump(mode="json"))
+        async with sessions() as session:
+            stored = await self._find(session, scope=scope, key=key, digest=digest)
         if stored is not None:
-            return stored
-        status, response = await work()
-        async with sessionmaker() as session:
+            return self._replay(stored, model)
+        result = await work()
+        async with sessions() as session:
             try:
-                await session.execute(
-                    self.table.insert().values(
-                        scope=scope,
-                        key=key,
-                        request_hash=digest,
-                        status_code=status,
-                        response_body=json.loads(json.dumps(response, default=str)),
-                        created_at=datetime.now(UTC),
-                    )
-                )
+                await self._record(session, scope=scope, key=key, digest=digest, result=result)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                replay = await self.find(session, scope=scope, key=key, request_hash=digest)
-                if replay is not None:
-                    return replay
+                stored = await self._find(session, scope=scope, key=key, digest=digest)
+                if stored is not None:
+                    return self._replay(stored, model)
                 raise
-        return StoredResponse(status, response, replayed=False)
+        return result

@@ -21,9 +21,9 @@ from matching_service.schemas import (
     SearchBody,
     Weights,
 )
+from mnr_shared.api import IdempotencyKey, Result
 from mnr_shared.auth import Principal, Role, require_roles
 from mnr_shared.db import SessionDep, SessionmakerDep
-from mnr_shared.idempotency import IdempotencyKey
 from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 
@@ -141,7 +141,7 @@ async def approve_match(
     (nothing is held); 202 when the hold is placed but the request update must be retried
     (the recovery worker finishes it)."""
 
-    async def work() -> tuple[int, Any]:
+    async def work() -> Result[MatchRead]:
         match = await service.approve(
             ctx=ctx,
             by=who,
@@ -149,20 +149,23 @@ async def approve_match(
             expert_id=body.expert_id,
             note=body.note,
         )
-        status = 202 if match.pending_step is not None else 201
-        return status, match.model_dump(mode="json")
+        return Result(match, status_code=202 if match.pending_step is not None else 201)
 
     # The saga commits step by step in transactions of its own, so the key is looked up before
     # and recorded after it rather than around it.
-    stored = await idempotency.run_detached(
+    result = await idempotency.run_detached(
         sessions,
-        scope=f"{who.sub}:POST /v1/matches",
+        by=who,
+        operation="approve-match",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=MatchRead,
         work=work,
     )
     return JSONResponse(
-        stored.body, status_code=stored.status_code, headers={"Location": f"/v1/matches/{stored.body['id']}"}
+        result.item.model_dump(mode="json"),
+        status_code=result.status_code,
+        headers={"Location": f"/v1/matches/{result.item.id}"},
     )
 
 

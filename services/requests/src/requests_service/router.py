@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
+from mnr_shared.api import IdempotencyKey, respond
 from mnr_shared.auth import Principal, Role, require
 from mnr_shared.db import SessionDep, SessionmakerDep
-from mnr_shared.idempotency import IdempotencyKey
 from mnr_shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 from requests_service import service
@@ -83,11 +83,7 @@ async def file_request(
     created = await service.create_request(
         sessionmaker=sessionmaker, by=who, body=body, idempotency_key=idempotency_key
     )
-    response.headers["ETag"] = created.item.etag
-    response.headers["Location"] = f"/v1/requests/{created.item.id}"
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return created.item
+    return respond(response, created, location=f"/v1/requests/{created.item.id}")
 
 
 @router.get(
@@ -214,10 +210,7 @@ async def transition_request(
         if_match=if_match,
         idempotency_key=idempotency_key,
     )
-    response.headers["ETag"] = recorded.item.etag
-    if recorded.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return recorded.item
+    return respond(response, recorded)
 
 
 @router.get(
@@ -265,9 +258,7 @@ async def add_comment(
     created = await service.add_comment(
         sessionmaker=sessionmaker, by=who, request_id=request_id, body=body, idempotency_key=idempotency_key
     )
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return created.item
+    return respond(response, created)
 
 
 @router.get(

@@ -24,13 +24,12 @@ caller's role may not take is 403; a request of another office is 404 (never 403
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
@@ -41,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from mnr_shared import reference as ref
+from mnr_shared.api import Result
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
 from mnr_shared.etag import check_if_match, make_etag
@@ -141,14 +141,6 @@ def transition_table_markdown() -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class Recorded(Generic[T]):
-    """What a write answered; `replayed` when an Idempotency-Key repeat returned the first answer."""
-
-    item: T
-    replayed: bool
-
-
 # --- who is calling ---------------------------------------------------------------------------
 
 
@@ -180,13 +172,6 @@ def _visible_to(principal: Principal, role: ActorRole) -> list[Any]:
     if role is ActorRole.COUNTRY_OFFICE:
         return [col(AssistanceRequest.country).in_(sorted(principal.offices))]
     return []
-
-
-def _idempotency_scope(kind: str, principal: Principal) -> str:
-    scope = f"{kind}:{principal.sub}"
-    return (
-        scope if len(scope) <= 300 else f"{kind}:sha256:{hashlib.sha256(principal.sub.encode()).hexdigest()}"
-    )
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -442,24 +427,25 @@ async def create_request(
     by: Principal,
     body: RequestCreate,
     idempotency_key: str | None,
-) -> Recorded[RequestRead]:
+) -> Result[RequestRead]:
     """Files a `draft` with a unique TA reference, at most once per (caller, Idempotency-Key)."""
     role = acting_role(by, scope=WRITE_SCOPE)
     _check_office(by, role, body.country)
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[RequestRead]:
         row = await _insert(session, body=body, by=by, role=role)
         read = _read_model(row, list(body.capabilities), list(body.languages))
-        return 201, read.model_dump(mode="json")
+        return Result(read, etag=read.etag, status_code=201)
 
-    stored = await idempotency.run(
+    return await idempotency.run(
         sessionmaker,
-        scope=_idempotency_scope("create-request", by),
+        by=by,
+        operation="create-request",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=RequestRead,
         work=work,
     )
-    return Recorded(RequestRead.model_validate(stored.body), replayed=stored.replayed)
 
 
 def _unprocessable(exc: ValidationError) -> UnprocessableContent:
@@ -536,24 +522,25 @@ async def transition_request(
     body: TransitionCreate,
     if_match: str | None,
     idempotency_key: str | None,
-) -> Recorded[RequestRead]:
+) -> Result[RequestRead]:
     """Applies one status-machine action atomically (of racing ones exactly one applies), once per key."""
     role = acting_role(by, scope=WRITE_SCOPE)
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[RequestRead]:
         read = await _apply_transition(
             session, by=by, role=role, request_id=request_id, body=body, if_match=if_match
         )
-        return 200, read.model_dump(mode="json")
+        return Result(read, etag=read.etag)
 
-    stored = await idempotency.run(
+    return await idempotency.run(
         sessionmaker,
-        scope=_idempotency_scope(f"transition:{request_id}", by),
+        by=by,
+        operation=f"transition:{request_id}",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=RequestRead,
         work=work,
     )
-    return Recorded(RequestRead.model_validate(stored.body), replayed=stored.replayed)
 
 
 async def _apply_transition(
@@ -666,13 +653,13 @@ async def add_comment(
     request_id: uuid.UUID,
     body: CommentCreate,
     idempotency_key: str | None,
-) -> Recorded[CommentRead]:
+) -> Result[CommentRead]:
     """Adds a comment by the request's office or PD to a request they can see, once per key."""
     role = acting_role(by, scope=WRITE_SCOPE)
     if role not in COMMENTERS:
         raise Forbidden("Comments are between the request's country office and the programme division.")
 
-    async def work(session: AsyncSession) -> tuple[int, Any]:
+    async def work(session: AsyncSession) -> Result[CommentRead]:
         await _load(session, request_id=request_id, by=by, role=role)
         comment = RequestComment(
             id=uuid.uuid4(),
@@ -685,16 +672,17 @@ async def add_comment(
         )
         session.add(comment)
         await session.flush()
-        return 201, CommentRead.model_validate(comment, from_attributes=True).model_dump(mode="json")
+        return Result(CommentRead.model_validate(comment, from_attributes=True), status_code=201)
 
-    stored = await idempotency.run(
+    return await idempotency.run(
         sessionmaker,
-        scope=_idempotency_scope(f"comment:{request_id}", by),
+        by=by,
+        operation=f"comment:{request_id}",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=CommentRead,
         work=work,
     )
-    return Recorded(CommentRead.model_validate(stored.body), replayed=stored.replayed)
 
 
 async def list_comments(

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from mnr_shared.api import IdempotencyKey, Result
 from mnr_shared.auth import CurrentPrincipal, Principal, Role, require, require_roles
 from mnr_shared.db import SessionDep, SessionmakerDep
-from mnr_shared.etag import make_etag
-from mnr_shared.idempotency import IdempotencyKey
 from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
@@ -107,22 +106,23 @@ async def create_expert(
     profile registers themself as an `applicant` bound to their token's `sub`; they cannot set
     status, vetting or daily rate. `Idempotency-Key` makes a retry return the first answer."""
 
-    async def work(session: Any) -> tuple[int, Any]:
-        expert, _ = await service.create_expert(session=session, by=who, body=body)
-        return 201, expert.model_dump(mode="json")
+    async def work(session: Any) -> Result[ExpertRead]:
+        expert, etag = await service.create_expert(session=session, by=who, body=body)
+        return Result(expert, etag=etag, status_code=201)
 
-    stored = await idempotency.run(
+    created = await idempotency.run(
         sessions,
-        scope=f"{who.sub}:POST /v1/experts",
+        by=who,
+        operation="create-expert",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=ExpertRead,
         work=work,
     )
-    created = ExpertRead.model_validate(stored.body)
     return JSONResponse(
-        stored.body,
-        status_code=stored.status_code,
-        headers={"ETag": make_etag(created.id, created.version), "Location": f"/v1/experts/{created.id}"},
+        created.item.model_dump(mode="json"),
+        status_code=created.status_code,
+        headers={"ETag": created.etag or "", "Location": f"/v1/experts/{created.item.id}"},
     )
 
 
@@ -368,19 +368,23 @@ async def hold_booking(
     """The matching service (`roster:write`) or PD/admin. 409 names the clashing booking or
     unavailability; the database refuses overlaps even under concurrent requests."""
 
-    async def work(session: Any) -> tuple[int, Any]:
+    async def work(session: Any) -> Result[BookingRead]:
         status, booking = await service.hold(session=session, by=who, expert_id=expert_id, body=body)
-        return status, booking.model_dump(mode="json")
+        return Result(booking, status_code=status)
 
-    stored = await idempotency.run(
+    held = await idempotency.run(
         sessions,
-        scope=f"{who.sub}:POST /v1/experts/{expert_id}/bookings",
+        by=who,
+        operation=f"hold:{expert_id}",
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body,
+        model=BookingRead,
         work=work,
     )
     return JSONResponse(
-        stored.body, status_code=stored.status_code, headers={"Location": f"/v1/bookings/{stored.body['id']}"}
+        held.item.model_dump(mode="json"),
+        status_code=held.status_code,
+        headers={"Location": f"/v1/bookings/{held.item.id}"},
     )
 
 
