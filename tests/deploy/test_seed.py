@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import itertools
 import json
@@ -18,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from mnr_shared.reference import CEFR, normalize_language, region_of, regions, validate_country
+from mnr_shared.reference import CEFR, capabilities, normalize_language, region_of, regions, validate_country
+from requests_service.schemas import RequestCreate
+from roster_service.schemas import ExpertCreate, UnavailabilityCreate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "seed.py"
 TODAY = date(2026, 11, 28)
@@ -59,6 +62,8 @@ def _load() -> ModuleType:
 
 
 seed = _load()
+# seed.py puts the repository root on the import path, so its generator package imports now.
+tables = importlib.import_module("deploy.demo_data.tables")
 
 
 def _run(out: Path, *args: str) -> None:
@@ -385,3 +390,121 @@ def test_requests_spread_over_countries_regions_and_statuses(requests: list[dict
     assert len({r["country"] for r in requests}) >= 10
     assert len({region_of(r["country"]) for r in requests}) >= 5
     assert len({r["status"] for r in requests}) >= 5
+
+
+# --- data files ----------------------------------------------------------------------------------
+
+
+def test_every_data_file_loads_through_its_loader() -> None:
+    loaders = {
+        "experts.toml": tables.load_expert_mix,
+        "cultures.toml": tables.load_cultures,
+        "expertise.toml": tables.load_expertise,
+        "assignments.toml": tables.load_assignments,
+        "requests.toml": tables.load_request_mix,
+    }
+    assert {path.name for path in (SCRIPT.parent / "demo_data").glob("*.toml")} == set(loaders)
+    for name, loader in loaders.items():
+        assert loader(), name
+        assert (loader.__doc__ or "").startswith(name), name
+    assert tables.load_cultures() == tables.CULTURES
+    assert tables.load_assignments() == seed.ASSIGNMENTS
+
+
+def test_data_files_cover_every_group_capability_and_domain() -> None:
+    assert set(tables.CULTURES) == set(tables.EXPERT_MIX.groups)
+    assert set(tables.EXPERT_MIX.groups) == {r.code for r in regions()} | {"international"}
+    assert all(tables.CULTURES[group] for group in tables.CULTURES)
+    assert set(tables.EXPERTISE.focus) == {c.number for c in capabilities()}
+    assert set(tables.EXPERTISE.roles) == {c.domain_code for c in capabilities()}
+    for assignment in seed.ASSIGNMENTS:
+        assert "{country}" in assignment.description, assignment.title
+        assert not set(assignment.required) & set(assignment.desired), assignment.title
+
+
+@pytest.mark.parametrize(
+    ("shape", "table"),
+    [
+        ("ExpertMix", {"groups": {"ESARO": 1}, "statuses": {"actve": 1}, "modalities": {"remote": 1}}),
+        ("ExpertMix", {"groups": {"Europe": 1}, "statuses": {"active": 1}, "modalities": {"remote": 1}}),
+        (
+            "Culture",
+            {"weight": 1, "female": ["A"], "male": ["B"], "surnames": ["C", "D"], "homes": {"XXX": []}},
+        ),
+        (
+            "Culture",
+            {"weight": 1, "female": ["A"], "male": ["B"], "surnames": ["C", "D"], "homes": {}, "mails": 1},
+        ),
+        ("Extra", {"chance": 1.5, "levels": ["B2"]}),
+        ("Extra", {"chance": 0.5, "levels": ["B3"]}),
+        ("Assignment", {"title": "T", "description": "D", "required": [22], "deliverables": "x"}),
+        ("RequestCountry", {"working": "not a language"}),
+    ],
+)
+def test_tables_are_checked_against_the_services_types(shape: str, table: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="validation error"):
+        getattr(tables, shape).model_validate(table)
+
+
+# --- the services' own schemas -------------------------------------------------------------------
+
+
+def test_every_expert_validates_against_the_roster_schemas(experts: list[dict[str, Any]]) -> None:
+    for expert in experts:
+        # The body deploy/load_demo.py posts, then each unavailability period.
+        body = {k: v for k, v in expert.items() if k not in {"id", "unavailability"}}
+        created = ExpertCreate.model_validate(body)
+        assert created.email == expert["email"]
+        assert [lang.tag for lang in created.languages] == [lang["tag"] for lang in expert["languages"]]
+        for period in expert["unavailability"]:
+            UnavailabilityCreate.model_validate(period)
+
+
+def test_every_request_validates_against_the_requests_schema(requests: list[dict[str, Any]]) -> None:
+    for request in requests:
+        body = {k: v for k, v in request.items() if k not in {"reference", "office", "status"}}
+        # The windows follow TODAY, which the wall clock leaves behind.
+        created = RequestCreate.model_validate(body, context={"allow_past_start": True})
+        assert created.country == request["country"]
+        assert created.effort_days == request["effort_days"]
+
+
+def test_validation_follows_today_not_the_wall_clock() -> None:
+    for today in (date(2031, 6, 2), date(2020, 1, 6)):
+        rng = random.Random(11)
+        seed.validate_records(
+            seed.generate_experts(rng, 40, today), seed.generate_requests(rng, 40, today), today
+        )
+
+
+REFUSED = "validation error"
+REWRITTEN = "not in their standard form"
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "error"),
+    [
+        ("expert", "languages", [{"tag": "EN", "level": "C2"}], REWRITTEN),
+        ("expert", "residence_country", "ken", REWRITTEN),
+        ("expert", "country_experience", ["KEN", "XXX"], REFUSED),
+        ("expert", "daily_rate", {"amount": 450, "currency": "XYZ"}, REFUSED),
+        ("expert", "vetting", {"references_checked_on": "2026-11-29"}, "vetting dated after today"),
+        ("expert", "vetting", {"references_checked": "2026-11-20"}, REFUSED),
+        ("expert", "unavailability", [{"start": "2027-01-10", "end": "2027-01-01"}], REFUSED),
+        ("expert", "gender", "x" * 41, REFUSED),
+        ("request", "office", "XXX", "not an ISO 3166-1 alpha-3"),
+        ("request", "status", "archived", "not a valid RequestStatus"),
+        ("request", "start_date", "2026-11-27", "before today"),
+        ("request", "effort_days", 999, REFUSED),
+        ("request", "languages", [{"tag": "FR", "min_level": "B2", "importance": "required"}], REWRITTEN),
+        ("request", "capabilities", [{"capability": 3, "min_level": 2, "importance": "desired"}], REFUSED),
+    ],
+)
+def test_records_the_apis_would_refuse_or_rewrite_are_an_error(
+    kind: str, field: str, value: Any, error: str
+) -> None:
+    experts, requests = _sample(4)
+    seed.validate_records(experts, requests, TODAY)
+    (experts if kind == "expert" else requests)[0][field] = value
+    with pytest.raises(ValueError, match=error):
+        seed.validate_records(experts, requests, TODAY)
