@@ -12,7 +12,7 @@ from mnr_shared.app import build_app, service_runtime
 from mnr_shared.auth import AuthSettings
 from requests_service import router
 from requests_service.config import Settings, get_settings
-from requests_service.service import transition_table_markdown
+from requests_service.status_machine import transition_table_markdown
 
 DESCRIPTION = (
     "Technical-assistance requests from UNICEF country offices: filing, the review status machine, "

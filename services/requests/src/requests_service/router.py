@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from mnr_shared.api import IdempotencyKey, respond
+from mnr_shared.api import (
+    DEFAULT_LIMIT,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    Page,
+    SessionDep,
+    SessionmakerDep,
+    etag_header,
+    respond,
+)
 from mnr_shared.auth import Principal, Role, require
-from mnr_shared.db import SessionDep, SessionmakerDep
-from mnr_shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
-from requests_service import service
+from requests_service import activity, service, status_machine
+from requests_service.access import READ_SCOPE, WRITE_SCOPE
 from requests_service.schemas import (
     CommentCreate,
     CommentRead,
@@ -28,30 +38,15 @@ from requests_service.schemas import (
 
 PEOPLE = (Role.COUNTRY_OFFICE, Role.PROGRAMME_DIVISION, Role.ADMIN)
 # Who may call each route; the service then narrows a country office to its own offices.
-Reader = Annotated[Principal, Depends(require(roles=PEOPLE, scopes=[service.READ_SCOPE]))]
-Writer = Annotated[Principal, Depends(require(roles=PEOPLE, scopes=[service.WRITE_SCOPE]))]
+Reader = Annotated[Principal, Depends(require(roles=PEOPLE, scopes=[READ_SCOPE]))]
+Writer = Annotated[Principal, Depends(require(roles=PEOPLE, scopes=[WRITE_SCOPE]))]
 Person = Annotated[Principal, Depends(require(roles=PEOPLE))]
 Programme = Annotated[Principal, Depends(require(roles=(Role.PROGRAMME_DIVISION, Role.ADMIN)))]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description="The ETag you last read; required to edit, optional to transition."),
-]
 RequestId = Annotated[uuid.UUID, Path(description="The request's id.")]
 
 TAG = "requests"
 ACTIVITY_TAG = "history and comments"
 REPORT_TAG = "reporting"
-
-
-def _with_etag(status: int, description: str) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "description": description,
-            "headers": {
-                "ETag": {"description": "The request's current version.", "schema": {"type": "string"}}
-            },
-        }
-    }
 
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
@@ -62,12 +57,12 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
     status_code=201,
     tags=[TAG],
     summary="File an assistance request (as a draft)",
-    responses={**_with_etag(201, "The new draft, with its TA reference"), **problem_responses(422)},
+    responses={**etag_header(201, "The new draft, with its TA reference"), **problem_responses(422)},
 )
 async def file_request(
     body: RequestCreate,
     who: Writer,
-    sessionmaker: SessionmakerDep,
+    sessions: SessionmakerDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestRead:
@@ -81,7 +76,7 @@ async def file_request(
     the first result; the same key with another body is 422.
     """
     created = await service.create_request(
-        sessionmaker=sessionmaker, by=who, body=body, idempotency_key=idempotency_key
+        sessions=sessions, by=who, body=body, idempotency_key=idempotency_key
     )
     return respond(response, created, location=f"/v1/requests/{created.item.id}")
 
@@ -131,7 +126,7 @@ async def request_stats(
     "/requests/{request_id}",
     tags=[TAG],
     summary="Read one assistance request",
-    responses={**_with_etag(200, "The request"), **problem_responses(404, 422)},
+    responses={**etag_header(200, "The request"), **problem_responses(404, 422)},
 )
 async def read_request(
     request_id: RequestId, who: Reader, session: SessionDep, response: Response
@@ -139,16 +134,14 @@ async def read_request(
     """**Who may call:** its country office, the programme division, admins, clients with
     `requests:read`. Another office's request is 404. The `ETag` header is what `If-Match` needs.
     """
-    item = await service.get_request(session=session, by=who, request_id=request_id)
-    response.headers["ETag"] = item.etag
-    return item
+    return respond(response, await service.get_request(session=session, by=who, request_id=request_id))
 
 
 @router.patch(
     "/requests/{request_id}",
     tags=[TAG],
     summary="Edit a draft or submitted request",
-    responses={**_with_etag(200, "The edited request"), **problem_responses(404, 409, 412, 422, 428)},
+    responses={**etag_header(200, "The edited request"), **problem_responses(404, 409, 412, 422, 428)},
 )
 async def edit_request(
     request_id: RequestId,
@@ -167,11 +160,10 @@ async def edit_request(
     request only to another of its own countries. Every edit is recorded in the history with the
     fields it changed.
     """
-    item = await service.update_request(
+    edited = await service.update_request(
         session=session, by=who, request_id=request_id, changes=changes, if_match=if_match
     )
-    response.headers["ETag"] = item.etag
-    return item
+    return respond(response, edited)
 
 
 @router.post(
@@ -182,7 +174,7 @@ async def edit_request(
         "**Who may call:** its country office, the programme division, admins, and clients with "
         "`requests:write` (the matching service); each action has its own roles, below (403 "
         "otherwise). Another office's request is 404.\n\n"
-        f"{service.transition_table_markdown()}\n\n"
+        f"{status_machine.transition_table_markdown()}\n\n"
         "`withdrawn`, `rejected`, `cancelled` and `closed` are final. Any other (status, action) "
         "pair is 409 with `current_status` and `allowed_actions`. Racing transitions are "
         "serialised: exactly one applies, the other sees the new status (409 if it no longer "
@@ -191,26 +183,26 @@ async def edit_request(
         "answer instead of a 409. The answer carries the request's new `ETag`; every transition "
         "is recorded in the history."
     ),
-    responses={**_with_etag(200, "The request in its new status"), **problem_responses(404, 409, 412, 422)},
+    responses={**etag_header(200, "The request in its new status"), **problem_responses(404, 409, 412, 422)},
 )
 async def transition_request(
     request_id: RequestId,
     body: TransitionCreate,
     who: Writer,
-    sessionmaker: SessionmakerDep,
+    sessions: SessionmakerDep,
     response: Response,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestRead:
-    recorded = await service.transition_request(
-        sessionmaker=sessionmaker,
+    moved = await status_machine.transition_request(
+        sessions=sessions,
         by=who,
         request_id=request_id,
         body=body,
         if_match=if_match,
         idempotency_key=idempotency_key,
     )
-    return respond(response, recorded)
+    return respond(response, moved)
 
 
 @router.get(
@@ -230,7 +222,7 @@ async def read_history(
     with `requests:read`). Creation, every edit (with the fields it changed) and every
     transition (from, to, action, note), each with the actor's `sub`, role and time.
     """
-    return await service.list_history(
+    return await activity.list_history(
         session=session, by=who, request_id=request_id, limit=limit, cursor=cursor
     )
 
@@ -246,7 +238,7 @@ async def add_comment(
     request_id: RequestId,
     body: CommentCreate,
     who: Person,
-    sessionmaker: SessionmakerDep,
+    sessions: SessionmakerDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> CommentRead:
@@ -255,8 +247,8 @@ async def add_comment(
     At most 4,000 characters, in any status. With an `Idempotency-Key` a retry returns the first
     comment instead of posting it twice.
     """
-    created = await service.add_comment(
-        sessionmaker=sessionmaker, by=who, request_id=request_id, body=body, idempotency_key=idempotency_key
+    created = await activity.add_comment(
+        sessions=sessions, by=who, request_id=request_id, body=body, idempotency_key=idempotency_key
     )
     return respond(response, created)
 
@@ -277,6 +269,6 @@ async def list_comments(
     """**Who may call:** whoever may read the request (its country office, PD, admins, clients
     with `requests:read`).
     """
-    return await service.list_comments(
+    return await activity.list_comments(
         session=session, by=who, request_id=request_id, limit=limit, cursor=cursor
     )

@@ -17,7 +17,6 @@ from pydantic import (
 )
 
 from mnr_shared.db import utcnow
-from mnr_shared.etag import make_etag
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
 from requests_service.models import (
     Action,
@@ -254,10 +253,6 @@ class RequestRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
-
-    @property
-    def etag(self) -> str:
-        return make_etag(self.id, self.version)
 
 
 class TransitionCreate(BaseModel):
