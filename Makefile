@@ -41,7 +41,7 @@ test-pg: install ## Run every test on PostgreSQL (MNR_TEST_PG_URL, default postg
 lint: install ## ruff (lint + format check) and mypy --strict with the pydantic plugin
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy shared/src services/*/src services/*/migrations deploy tests
+	@$(UV) run --frozen mypy shared/src services/*/src devkit/src services/*/migrations deploy tests
 
 fmt: install ## Format and auto-fix with ruff
 	@$(UV) run --frozen ruff check --fix .

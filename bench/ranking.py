@@ -2,11 +2,12 @@
 
 Builds the expert index in memory from synthetic feed items, ranks `--requests` requests
 (after a warm-up) and reports the median and p95 wall-clock milliseconds per ranking in one
-thread (plus the thread's CPU time, which a busy machine inflates less). Then
-times the plain-Python reference scorer (`scoring.reference_rank`, same rules, one expert at a
-time) on the first `--baseline-sample` experts, scales that to N, and reports the ratio and the
-index's bytes per expert. Before timing anything it checks that both scorers give the same
-ranking (ids, scores, breakdowns, exclusion counts) over the sample, and exits non-zero if not.
+thread (plus the thread's CPU time, which a busy machine inflates less). Then times the
+plain-Python reference scorer (`mnr_devkit.reference_scorer.reference_rank`, same rules, one
+expert at a time) on the first `--baseline-sample` experts, scales that to N, and reports the
+ratio and the index's bytes per expert. Before timing anything it checks that both scorers give
+the same ranking (ids, scores, breakdowns, exclusion counts) over the sample, and exits
+non-zero if not.
 
 The last line is machine-readable:
 `ranking N=… median_ms=… p95_ms=… baseline_ratio=… bytes_per_expert=…`.
@@ -29,15 +30,11 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from matching_service import synthetic  # noqa: E402
 from matching_service.index import ExpertIndex  # noqa: E402
-from matching_service.scoring import (  # noqa: E402
-    DEFAULT_POLICY,
-    RankRequest,
-    ReferenceExpert,
-    rank,
-    reference_rank,
-)
+from matching_service.ranking import DEFAULT_POLICY, RankRequest  # noqa: E402
+from matching_service.scoring import rank  # noqa: E402
+from mnr_devkit import synthetic  # noqa: E402
+from mnr_devkit.reference_scorer import ReferenceExpert, reference_rank  # noqa: E402
 
 AGREEMENT_REQUESTS = 20  # requests on which the two scorers must give the same ranking
 WARM_UP = 10

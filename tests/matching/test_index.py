@@ -11,24 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching_service.index import (
+from matching_service.encoding import (
     MODALITY_CODES,
-    ExpertIndex,
     country_byte_and_mask,
     day_number,
     region_mask,
     weekdays_before,
     working_days,
 )
-from matching_service.scoring import (
-    RankRequest,
-    ReferenceExpert,
-    free_days,
-    has_country,
-    rank,
-    reference_rank,
-)
-from matching_service.synthetic import (
+from matching_service.index import ExpertIndex
+from matching_service.ranking import RankRequest
+from matching_service.scoring import free_days, has_country, rank
+from mnr_devkit.reference_scorer import ReferenceExpert, reference_rank
+from mnr_devkit.synthetic import (
     delete_item,
     expert_uuid,
     projection,

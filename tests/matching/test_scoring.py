@@ -13,20 +13,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from matching_service.index import ExpertIndex
-from matching_service.scoring import (
-    COMPONENTS,
-    DEFAULT_POLICY,
-    REASONS,
-    Policy,
-    RankRequest,
-    ReferenceExpert,
-    assess,
-    free_days,
-    hard_filters,
-    rank,
-    reference_rank,
-)
-from matching_service.synthetic import (
+from matching_service.ranking import COMPONENTS, DEFAULT_POLICY, Policy, RankRequest
+from matching_service.scoring import REASONS, assess, free_days, hard_filters, rank
+from mnr_devkit.reference_scorer import ReferenceExpert, reference_rank
+from mnr_devkit.synthetic import (
     expert_projections,
     expert_uuid,
     feed_items,

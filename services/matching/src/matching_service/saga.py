@@ -5,6 +5,9 @@ leaves a durable `step` that the recovery worker (run at start-up and periodical
 or compensates. Each step is idempotent: the hold carries the match id as Idempotency-Key, and
 status moves treat "already there" as done. Invariants: never a hold without a live match, never
 a `matched` request without a hold.
+
+The saga orchestrates; it reads and writes the match records through `matches`, one short
+transaction at a time, never held across an upstream call.
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
+from matching_service import matches
+from matching_service.clients.models import RequestStatus, UpstreamRequest
 from matching_service.clients.upstream import (
     HoldConflict,
     RequestsClient,
@@ -28,7 +30,7 @@ from matching_service.clients.upstream import (
     UpstreamUnavailable,
 )
 from matching_service.config import Settings
-from matching_service.errors import Conflict, NotFound, ServiceUnavailable
+from matching_service.errors import NotFound, ServiceUnavailable
 from matching_service.models import Match, MatchStatus, Step
 from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
@@ -47,7 +49,7 @@ NEXT_STEP: dict[Step, Step | None] = {
 
 
 # A request in one of these states no longer wants the expert it was matched with.
-ABANDONED_REQUEST_STATUSES = frozenset({"withdrawn", "cancelled"})
+ABANDONED_REQUEST_STATUSES = frozenset({RequestStatus.WITHDRAWN, RequestStatus.CANCELLED})
 
 
 class HoldRefused(Exception):
@@ -78,7 +80,7 @@ class Saga:
     async def approve(
         self,
         *,
-        request: dict[str, Any],
+        request: UpstreamRequest,
         expert_id: uuid.UUID,
         note: str | None,
         by: Principal,
@@ -95,15 +97,15 @@ class Saga:
         the hold leaves the match pending for the worker; the caller then gets it as pending.
         """
         match = Match(
-            request_id=uuid.UUID(str(request["id"])),
-            request_reference=request.get("reference"),
+            request_id=request.id,
+            request_reference=request.reference,
             expert_id=expert_id,
             expert_name=expert_name,
             status=MatchStatus.PENDING,
             step=Step.HOLD,
             target_status=MatchStatus.OFFERED,
-            start_date=date.fromisoformat(request["start_date"]),
-            end_date=date.fromisoformat(request["end_date"]),
+            start_date=request.start_date,
+            end_date=request.end_date,
             score=score,
             breakdown=breakdown,
             policy_version=policy_version,
@@ -111,13 +113,7 @@ class Saga:
             approved_by=by.sub,
         )
         async with self.sessions() as session:
-            session.add(match)
-            try:
-                await session.commit()
-            except IntegrityError as exc:
-                raise Conflict(
-                    "This request already has a live match.", slug="request-already-matched"
-                ) from exc
+            await matches.add(session=session, match=match)
         try:
             return await self._advance(match.id, synchronous=True)
         except UpstreamUnavailable as exc:
@@ -158,28 +154,8 @@ class Saga:
         now = utcnow()
         ttl = timedelta(days=self.settings.offer_ttl_days)
         async with self.sessions() as session:
-            stale = (
-                await session.scalars(
-                    select(Match).where(
-                        col(Match.status) == MatchStatus.OFFERED,
-                        col(Match.step).is_(None),
-                        col(Match.offered_at) < now - ttl,
-                    )
-                )
-            ).all()
-            for match in stale:
-                match.step, match.target_status = Step.RELEASE, MatchStatus.EXPIRED
-                match.reason = "The offer was not answered in time."
-                self._touch(match)
-            await session.commit()
-            due = (
-                await session.scalars(
-                    select(col(Match.id)).where(
-                        col(Match.step).is_not(None),
-                        or_(col(Match.next_attempt_at).is_(None), col(Match.next_attempt_at) <= now),
-                    )
-                )
-            ).all()
+            await matches.expire_offers(session=session, offered_before=now - ttl)
+            due = await matches.due(session=session, now=now)
         advanced = 0
         for match_id in due:
             try:
@@ -195,26 +171,18 @@ class Saga:
         """A request withdrawn or cancelled while its offer is open must not keep the expert's
         dates: release the hold and cancel the match (the request itself stays where it is)."""
         async with self.sessions() as session:
-            open_offers = (
-                await session.scalars(
-                    select(Match).where(col(Match.status) == MatchStatus.OFFERED, col(Match.step).is_(None))
-                )
-            ).all()
+            open_offers = await matches.open_offers(session=session)
         for match in open_offers:
             try:
                 request = await self.requests.get(match.request_id)
             except (UpstreamUnavailable, NotFound):
                 continue
-            if request.get("status") not in ABANDONED_REQUEST_STATUSES:
+            if request.status not in ABANDONED_REQUEST_STATUSES:
                 continue
             async with self._lock(match.id), self.sessions() as session:
-                current = await session.get(Match, match.id, with_for_update=True)
-                if current is None or current.status != MatchStatus.OFFERED or current.step is not None:
-                    continue
-                current.step, current.target_status = Step.RELEASE, MatchStatus.CANCELLED
-                current.reason = f"The request was {request.get('status')}."
-                self._touch(current)
-                await session.commit()
+                await matches.cancel_open_offer(
+                    session=session, match_id=match.id, reason=f"The request was {request.status}."
+                )
 
     async def run(self) -> None:
         """The worker loop: at start-up, then every `recovery_interval_seconds`."""
@@ -238,23 +206,15 @@ class Saga:
         reason: str | None,
     ) -> None:
         async with self._lock(match_id), self.sessions() as session:
-            match = await session.get(Match, match_id, with_for_update=True)
-            if match is None:
-                raise NotFound("No such match.")
-            if expert_only and by.expert_id != match.expert_id:
-                raise NotFound("No such match.")  # another expert's offer is not theirs to see
-            if match.status != MatchStatus.OFFERED or match.step is not None:
-                raise Conflict(
-                    f"This match is {match.status.value}"
-                    f"{' with a step under way' if match.step else ''}; only an open offer can "
-                    "be answered or cancelled.",
-                    slug="match-not-open",
-                    extra={"match_status": match.status.value},
-                )
-            match.step, match.target_status, match.reason = step, target, reason
-            match.answered_at = utcnow()
-            self._touch(match)
-            await session.commit()
+            await matches.begin_answer(
+                session=session,
+                match_id=match_id,
+                by=by,
+                expert_only=expert_only,
+                step=step,
+                target=target,
+                reason=reason,
+            )
 
     async def _advance_quietly(self, match_id: uuid.UUID) -> Match:
         """Run the steps; if an upstream is down, the worker finishes later (answer as is)."""
@@ -268,25 +228,11 @@ class Saga:
 
     async def _load(self, match_id: uuid.UUID) -> Match:
         async with self.sessions() as session:
-            match = await session.get(Match, match_id)
-            if match is None:
-                raise NotFound("No such match.")
-            return match
-
-    @staticmethod
-    def _touch(match: Match) -> None:
-        match.updated_at = utcnow()
-        match.version += 1
+            return await matches.load(session=session, match_id=match_id)
 
     async def _save(self, match: Match, **changes: Any) -> Match:
         async with self.sessions() as session:
-            current = await session.get(Match, match.id, with_for_update=True)
-            assert current is not None
-            for name, value in changes.items():
-                setattr(current, name, value)
-            self._touch(current)
-            await session.commit()
-            return current
+            return await matches.update(session=session, match_id=match.id, changes=changes)
 
     async def _advance(self, match_id: uuid.UUID, *, synchronous: bool) -> Match:
         """Run the match's steps until none is left or an upstream fails (recorded, re-raised)."""
@@ -350,9 +296,9 @@ class Saga:
                 request_id=match.request_id,
                 match_id=match.id,
             )
-            return {"booking_id": uuid.UUID(booking["id"])}
+            return {"booking_id": booking.id}
         if step == Step.MATCH_REQUEST:
-            moved = await self._move_request(match, "match", already={"matched"})
+            moved = await self._move_request(match, "match", already={RequestStatus.MATCHED})
             if not moved:
                 # The request moved on (withdrawn, cancelled…): undo the hold, the match fails.
                 return {
@@ -368,7 +314,7 @@ class Saga:
             await self.roster.confirm(booking_id=booking_id)
             return {}
         if step == Step.FULFIL_REQUEST:
-            await self._move_request(match, "fulfil", already={"fulfilled", "closed"})
+            await self._move_request(match, "fulfil", already={RequestStatus.FULFILLED, RequestStatus.CLOSED})
             return {}
         if step == Step.RELEASE:
             booking_id = match.booking_id or await self._find_booking(match)
@@ -385,9 +331,9 @@ class Saga:
 
     async def _find_booking(self, match: Match) -> uuid.UUID | None:
         booking = await self.roster.booking_for_match(match_id=match.id)
-        return uuid.UUID(booking["id"]) if booking else None
+        return booking.id if booking else None
 
-    async def _move_request(self, match: Match, action: str, *, already: set[str] | None) -> bool:
+    async def _move_request(self, match: Match, action: str, *, already: set[RequestStatus] | None) -> bool:
         """Apply a transition; True if the request is (now or already) where it should be.
 
         `already=None` accepts any outcome (a best-effort move such as reopen).
@@ -400,4 +346,4 @@ class Saga:
             if already is None:
                 return True
             current = await self.requests.get(match.request_id)
-            return str(current.get("status")) in already
+            return current.status in already

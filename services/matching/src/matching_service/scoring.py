@@ -41,41 +41,48 @@ Order: score descending, then fewer recent assignments (confirmed bookings endin
 `RECENT_DAYS` before `as_of` or later, the ranked request's own excepted), then expert id
 ascending (UUID order, which is the canonical string order).
 
-`reference_rank` states the same rules expert by expert in plain Python; the tests and the
-benchmark hold `rank` to it, including exact float equality of scores.
+The request, the policy and the result types are in `ranking`. The dev kit's
+`mnr_devkit.reference_scorer.reference_rank` (tests and benchmark only, never shipped) states
+the same rules expert by expert in plain Python; the tests and the benchmark hold `rank` to it,
+including exact float equality of scores.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from matching_service.index import (
-    CAPABILITY_COLUMNS,
-    CEFR_LEVELS,
+from matching_service.encoding import (
     MODALITY_CODES,
-    Calendar,
-    ExpertIndex,
-    base_language,
-    canonical_id,
-    canonical_request_id,
-    cefr_rank,
-    country_bits,
+    busy_days,
+    calendar_busy_days,
+    cefr_name,
     country_byte_and_mask,
     day_number,
-    merge_spans,
     region_mask,
-    weekdays_before,
     working_days,
 )
-from mnr_shared.reference import normalize_language, region_of
+from matching_service.index import ExpertIndex
+from matching_service.ranking import (
+    COMPONENTS,
+    DEFAULT_POLICY,
+    Assessment,
+    CapabilityMatch,
+    CapabilityNeed,
+    ComponentScore,
+    LanguageMatch,
+    LanguageNeed,
+    Policy,
+    RankedExpert,
+    Ranking,
+    RankRequest,
+)
+from mnr_shared.reference import region_of
 
 REASONS: Final = (
     "not_active",
@@ -85,18 +92,14 @@ REASONS: Final = (
     "modality_incompatible",
     "nationality_preference",
 )
-COMPONENTS: Final = ("expertise", "language", "region", "availability")
 REGION_REASONS: Final = ("country_experience", "region_experience", "residence_or_nationality", "none")
 REGION_VALUES: Final = (1.0, 0.6, 0.3, 0.0)  # by REGION_REASONS
 
-REQUIRED_WEIGHT: Final = 2.0
-DESIRED_WEIGHT: Final = 1.0
 MEETS: Final = 0.85
 PER_LEVEL_ABOVE: Final = 0.05
 BELOW_SCALE: Final = 0.5
 AVAILABILITY_HEADROOM: Final = 1.5
 RECENT_DAYS: Final = 365
-NATIONALITY_PREFERENCES: Final = ("any", "national", "international")
 
 
 def _level_score(level: int, asked: int) -> float:
@@ -115,253 +118,7 @@ LEVEL_SCORE: Final = tuple(
 _REGION_VALUE_ARRAY: Final = np.array(REGION_VALUES)
 
 
-# --- policy and request ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """Weights of the four components; each in [0, 1], summing to 1 (within 1e-9)."""
-
-    expertise: float = 0.5
-    language: float = 0.2
-    region: float = 0.2
-    availability: float = 0.1
-
-    def __post_init__(self) -> None:
-        for name, weight in self.weights().items():
-            if not (isinstance(weight, int | float) and math.isfinite(weight) and 0.0 <= weight <= 1.0):
-                raise ValueError(f"weight {name}={weight!r} is not a number in [0, 1]")
-        total = math.fsum(self.weights().values())
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"weights sum to {total}, not 1")
-
-    @classmethod
-    def from_mapping(cls, weights: Mapping[str, float]) -> Policy:
-        unknown = set(weights) - set(COMPONENTS)
-        if unknown:
-            raise ValueError(f"unknown components: {sorted(unknown)}")
-        return cls(**{name: float(weights[name]) for name in COMPONENTS if name in weights})
-
-    def weights(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in COMPONENTS}
-
-
-DEFAULT_POLICY: Final = Policy()
-
-
-@dataclass(frozen=True, slots=True)
-class CapabilityNeed:
-    capability: int
-    min_level: int
-    required: bool
-
-    @property
-    def weight(self) -> float:
-        return REQUIRED_WEIGHT if self.required else DESIRED_WEIGHT
-
-
-@dataclass(frozen=True, slots=True)
-class LanguageNeed:
-    tag: str  # as asked (normalised BCP 47)
-    base: str  # base language subtag the index matches on
-    min_level: int  # CEFR rank 1 (A1) … 6 (C2)
-    required: bool
-
-    @property
-    def level_name(self) -> str:
-        return CEFR_LEVELS[self.min_level - 1]
-
-
-@dataclass(frozen=True, slots=True)
-class RankRequest:
-    """What a ranking needs of an assistance request (saved or ad hoc), parsed and checked."""
-
-    country: str
-    capabilities: tuple[CapabilityNeed, ...]
-    languages: tuple[LanguageNeed, ...]
-    modality: str
-    start_date: date
-    end_date: date
-    effort_days: int
-    nationality_preference: str = "any"
-    id: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.country not in country_bits():
-            raise ValueError(f"unknown country {self.country!r}")
-        if self.modality not in MODALITY_CODES:
-            raise ValueError(f"unknown modality {self.modality!r}")
-        if self.nationality_preference not in NATIONALITY_PREFERENCES:
-            raise ValueError(f"unknown nationality_preference {self.nationality_preference!r}")
-        if self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
-        if self.effort_days < 1:
-            raise ValueError("effort_days must be at least 1")
-        if self.id is not None:
-            # Bookings are matched on this form, so every spelling of the id finds them.
-            object.__setattr__(self, "id", canonical_request_id(self.id))
-
-    @classmethod
-    def from_mapping(cls, body: Mapping[str, Any]) -> RankRequest:
-        """Parse a request as the requests service returns it, or a what-if body (extra keys ignored).
-
-        A capability or base language listed twice is merged into its strictest form.
-        """
-        capabilities: dict[int, CapabilityNeed] = {}
-        for entry in body.get("capabilities") or ():
-            number, level = int(entry["capability"]), int(entry["min_level"])
-            if not 1 <= number < CAPABILITY_COLUMNS or not 1 <= level <= 4:
-                raise ValueError(f"capability {number} at min_level {level} is out of range")
-            need = CapabilityNeed(number, level, _required(entry))
-            if (seen := capabilities.get(number)) is not None:
-                need = CapabilityNeed(number, max(level, seen.min_level), need.required or seen.required)
-            capabilities[number] = need
-        languages: dict[str, LanguageNeed] = {}
-        for entry in body.get("languages") or ():
-            tag = normalize_language(str(entry["tag"]))
-            lang = LanguageNeed(tag, base_language(tag), cefr_rank(str(entry["min_level"])), _required(entry))
-            if (seen_lang := languages.get(lang.base)) is not None:
-                lang = LanguageNeed(
-                    seen_lang.tag,
-                    lang.base,
-                    max(lang.min_level, seen_lang.min_level),
-                    lang.required or seen_lang.required,
-                )
-            languages[lang.base] = lang
-        request_id = body.get("id")
-        return cls(
-            country=str(body["country"]).strip().upper(),
-            capabilities=tuple(capabilities.values()),
-            languages=tuple(languages.values()),
-            modality=str(body["modality"]),
-            start_date=_date(body["start_date"]),
-            end_date=_date(body["end_date"]),
-            effort_days=int(body["effort_days"]),
-            nationality_preference=str(body.get("nationality_preference") or "any"),
-            id=None if request_id is None else str(request_id),
-        )
-
-    @property
-    def first_day(self) -> int:
-        return day_number(self.start_date)
-
-    @property
-    def last_day(self) -> int:
-        return day_number(self.end_date)
-
-
-def _required(entry: Mapping[str, Any]) -> bool:
-    importance = str(entry.get("importance") or "required")
-    if importance not in ("required", "desired"):
-        raise ValueError(f"unknown importance {importance!r}")
-    return importance == "required"
-
-
-def _date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-# --- results -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ComponentScore:
-    value: float
-    weight: float
-    contribution: float
-
-
-@dataclass(slots=True)
-class CapabilityMatch:
-    capability: int
-    required_level: int
-    level: int  # the expert's level; 0 when not held
-
-
-@dataclass(slots=True)
-class LanguageMatch:
-    tag: str  # as the request asks for it
-    required_level: str
-    level: str | None  # the expert's best level in that base language; None when not spoken
-
-
-@dataclass(slots=True)
-class RankedExpert:
-    expert_id: str
-    full_name: str | None
-    score: float
-    components: dict[str, ComponentScore]
-    matched_capabilities: list[CapabilityMatch]
-    missing_capabilities: list[CapabilityMatch]
-    matched_languages: list[LanguageMatch]
-    missing_languages: list[LanguageMatch]
-    region_reason: str
-    free_days: int
-    recent_assignments: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(slots=True)
-class Ranking:
-    total: int  # experts in the index
-    eligible: int  # experts passing every hard filter
-    excluded: dict[str, int]  # per reason in REASONS order; total = eligible + Σ excluded
-    items: list[RankedExpert] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(slots=True)
-class Assessment:
-    """One expert against a request: the reason they are excluded (None if eligible) and the breakdown."""
-
-    excluded_reason: str | None
-    item: RankedExpert
-
-
 # --- calendar arithmetic -----------------------------------------------------------------------
-
-
-def busy_days(
-    owner: NDArray[np.int32],
-    weekdays_start: NDArray[np.int32],
-    weekdays_end: NDArray[np.int32],
-    *,
-    first: int,
-    last: int,
-) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-    """Busy Mon–Fri days in [first, last] from spans sorted by owner and disjoint per owner.
-
-    Spans come as `weekdays_before` counts of their first day and of the day after their last;
-    clipping to the window is then a max/min on those counts. Returns (owners, busy days) for
-    the owners with any busy working day there — sparse, as most experts have none in a window.
-    """
-    window_start, window_end = weekdays_before(np.array([first, last + 1], np.int64)).tolist()
-    days = np.minimum(weekdays_end, window_end)
-    days -= np.maximum(weekdays_start, window_start)
-    hit = np.flatnonzero(days > 0)
-    owners = owner[hit]
-    if len(owners) == 0:
-        return owners, days[hit]
-    # Sorted by owner, so each owner's spans are one run: sum the runs (by a running total,
-    # which beats `reduceat` when most runs hold a single span).
-    last_of_run = np.flatnonzero(np.concatenate((owners[1:] != owners[:-1], [True])))
-    running = np.cumsum(days[hit])[last_of_run]
-    return owners[last_of_run], np.diff(running, prepend=running.dtype.type(0))
-
-
-def calendar_busy_days(calendar: Calendar, *, first: int, last: int, except_request: int | None) -> int:
-    """Busy Mon–Fri days in [first, last] of one calendar, leaving out one request's bookings."""
-    spans = [*calendar.unavailability]
-    spans += [(b.start, b.end) for b in calendar.bookings if b.request_key != except_request]
-    total = 0
-    for start, end in merge_spans(spans):
-        if start <= last and end >= first:
-            total += working_days(max(start, first), min(end, last))
-    return total
 
 
 def free_days(index: ExpertIndex, request: RankRequest) -> NDArray[np.int32]:
@@ -732,7 +489,7 @@ def _items(
         matched_langs: list[LanguageMatch] = []
         missing_langs: list[LanguageMatch] = []
         for lang_need, levels in langs:
-            match_lang = LanguageMatch(lang_need.tag, lang_need.level_name, _cefr_name(levels[j]))
+            match_lang = LanguageMatch(lang_need.tag, lang_need.level_name, cefr_name(levels[j]))
             (matched_langs if levels[j] >= lang_need.min_level else missing_langs).append(match_lang)
         items.append(
             RankedExpert(
@@ -755,189 +512,3 @@ def _items(
             )
         )
     return items
-
-
-def _cefr_name(rank: int) -> str | None:
-    return CEFR_LEVELS[rank - 1] if rank else None
-
-
-# --- reference scorer --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReferenceExpert:
-    """An expert projection as plain Python values, for `reference_rank`."""
-
-    id: str
-    id_int: int
-    full_name: str | None
-    status: str
-    modality: str
-    capabilities: dict[int, int]
-    languages: dict[str, int]  # base language → best CEFR rank
-    countries: frozenset[str]
-    regions: frozenset[str]  # of the countries worked in, and any the roster lists
-    home_regions: frozenset[str]  # of residence and nationalities
-    nationalities: frozenset[str]
-    busy: tuple[tuple[date, date], ...]  # unavailability
-    bookings: tuple[tuple[date, date, str, bool], ...]  # (start, end, request id, confirmed)
-
-    @classmethod
-    def from_projection(cls, p: Mapping[str, Any]) -> ReferenceExpert:
-        capabilities: dict[int, int] = {}
-        for c in p.get("capabilities") or ():
-            capabilities[int(c["capability"])] = max(
-                int(c["level"]), capabilities.get(int(c["capability"]), 0)
-            )
-        languages: dict[str, int] = {}
-        for lang in p.get("languages") or ():
-            base = base_language(lang["tag"])
-            languages[base] = max(cefr_rank(lang["level"]), languages.get(base, 0))
-        countries = frozenset(p.get("country_experience") or ())
-        homes = [
-            *(p.get("nationalities") or ()),
-            *([p["residence_country"]] if p.get("residence_country") else []),
-        ]
-        return cls(
-            id=canonical_id(p["id"]),
-            id_int=int(canonical_id(p["id"]).replace("-", ""), 16),
-            full_name=p.get("full_name"),
-            status=p["status"],
-            modality=p["modality"],
-            capabilities=capabilities,
-            languages=languages,
-            countries=countries,
-            regions=frozenset(r for r in [*map(region_of, countries), *(p.get("regions") or ())] if r),
-            home_regions=frozenset(r for r in map(region_of, homes) if r),
-            nationalities=frozenset(p.get("nationalities") or ()),
-            busy=tuple((_date(u["start"]), _date(u["end"])) for u in p.get("unavailability") or ()),
-            bookings=tuple(
-                (
-                    _date(b["start"]),
-                    _date(b["end"]),
-                    canonical_request_id(str(b["request_id"])),
-                    b["status"] == "confirmed",
-                )
-                for b in p.get("bookings") or ()
-            ),
-        )
-
-
-def reference_rank(
-    experts: Sequence[ReferenceExpert],
-    request: RankRequest,
-    policy: Policy = DEFAULT_POLICY,
-    limit: int = 50,
-    *,
-    as_of: date,
-) -> Ranking:
-    """The ranking computed expert by expert in plain Python: the rules stated as directly as possible."""
-    days = [
-        request.start_date + timedelta(days=d)
-        for d in range((request.end_date - request.start_date).days + 1)
-    ]
-    workdays = [d for d in days if d.weekday() < 5]
-    region = region_of(request.country)
-    since = as_of - timedelta(days=RECENT_DAYS)
-    excluded = dict.fromkeys(REASONS, 0)
-    scored: list[tuple[float, int, int, RankedExpert]] = []
-    for expert in experts:
-        reason, free = _reference_reason(expert, request, workdays)
-        if reason is not None:
-            excluded[reason] += 1
-            continue
-        expertise_total, weight_total = 0.0, 0.0
-        matched_caps: list[CapabilityMatch] = []
-        missing_caps: list[CapabilityMatch] = []
-        for need in request.capabilities:
-            level = expert.capabilities.get(need.capability, 0)
-            expertise_total += need.weight * LEVEL_SCORE[need.min_level][level]
-            weight_total += need.weight
-            match = CapabilityMatch(need.capability, need.min_level, level)
-            (matched_caps if level >= need.min_level else missing_caps).append(match)
-        expertise = expertise_total / weight_total if request.capabilities else 1.0
-        matched_langs: list[LanguageMatch] = []
-        missing_langs: list[LanguageMatch] = []
-        desired = met = 0
-        for lang in request.languages:
-            level = expert.languages.get(lang.base, 0)
-            match_lang = LanguageMatch(lang.tag, lang.level_name, _cefr_name(level))
-            (matched_langs if level >= lang.min_level else missing_langs).append(match_lang)
-            if not lang.required:
-                desired += 1
-                met += level >= lang.min_level
-        language = met / desired if desired else 1.0
-        if request.country in expert.countries:
-            region_reason = "country_experience"
-        elif region is not None and region in expert.regions:
-            region_reason = "region_experience"
-        elif region is not None and region in expert.home_regions:
-            region_reason = "residence_or_nationality"
-        else:
-            region_reason = "none"
-        region_value = REGION_VALUES[REGION_REASONS.index(region_reason)]
-        availability = min(1.0, free / (AVAILABILITY_HEADROOM * request.effort_days))
-        values = {
-            "expertise": expertise,
-            "language": language,
-            "region": region_value,
-            "availability": availability,
-        }
-        score = (
-            policy.expertise * expertise
-            + policy.language * language
-            + policy.region * region_value
-            + policy.availability * availability
-        )
-        recent = sum(
-            1 for _, e, rid, confirmed in expert.bookings if confirmed and e >= since and rid != request.id
-        )
-        weights = policy.weights()
-        item = RankedExpert(
-            expert_id=expert.id,
-            full_name=expert.full_name,
-            score=score,
-            components={n: ComponentScore(values[n], weights[n], weights[n] * values[n]) for n in COMPONENTS},
-            matched_capabilities=matched_caps,
-            missing_capabilities=missing_caps,
-            matched_languages=matched_langs,
-            missing_languages=missing_langs,
-            region_reason=region_reason,
-            free_days=free,
-            recent_assignments=recent,
-        )
-        scored.append((score, recent, expert.id_int, item))
-    scored.sort(key=lambda entry: (-entry[0], entry[1], entry[2]))
-    return Ranking(
-        total=len(experts),
-        eligible=len(scored),
-        excluded=excluded,
-        items=[item for *_, item in scored[: max(limit, 0)]],
-    )
-
-
-def _reference_reason(
-    expert: ReferenceExpert, request: RankRequest, workdays: list[date]
-) -> tuple[str | None, int]:
-    """The first filter the expert fails (None if none), and their free days once known (else 0)."""
-    if expert.status != "active":
-        return "not_active", 0
-    for need in request.capabilities:
-        if need.required and expert.capabilities.get(need.capability, 0) < need.min_level:
-            return "missing_required_capability", 0
-    for lang in request.languages:
-        if lang.required and expert.languages.get(lang.base, 0) < lang.min_level:
-            return "missing_required_language", 0
-    spans = [*expert.busy, *((s, e) for s, e, rid, _ in expert.bookings if rid != request.id)]
-    spans = [(s, e) for s, e in spans if s <= request.end_date and e >= request.start_date]
-    free = sum(1 for d in workdays if not any(s <= d <= e for s, e in spans)) if spans else len(workdays)
-    if free < request.effort_days:
-        return "insufficient_availability", free
-    if request.modality != "either" and expert.modality not in (request.modality, "either"):
-        return "modality_incompatible", free
-    national = request.country in expert.nationalities
-    if (request.nationality_preference == "national" and not national) or (
-        request.nationality_preference == "international" and national
-    ):
-        return "nationality_preference", free
-    return None, free

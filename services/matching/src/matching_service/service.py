@@ -1,4 +1,8 @@
-"""Matching rules and queries: rankings, policy versions, matches (the saga does the moving)."""
+"""Matching rules and queries: rankings, policy versions, matches (the saga does the moving).
+
+Queries on matches themselves are in `matches`, which the saga shares; policy versions are
+queried here.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from matching_service import scoring
-from matching_service.clients.upstream import RequestsClient, RosterClient
+from matching_service import matches, ranking, scoring
+from matching_service.clients.models import RequestStatus, UpstreamRequest
+from matching_service.clients.upstream import RequestsClient, RosterClient, UpstreamUnavailable
 from matching_service.config import Settings
 from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from matching_service.feed import IndexFollower
@@ -29,7 +34,6 @@ from matching_service.schemas import (
 )
 from mnr_shared.auth import Principal, Role
 from mnr_shared.etag import check_if_match, make_etag
-from mnr_shared.pagination import keyset_page
 
 PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
@@ -101,9 +105,9 @@ async def set_policy(
     return _policy_read(row), make_etag("policy", row.version)
 
 
-def _weights(policy: PolicyRead) -> scoring.Policy:
+def _weights(policy: PolicyRead) -> ranking.Policy:
     w = policy.weights
-    return scoring.Policy(
+    return ranking.Policy(
         expertise=w.expertise, language=w.language, region=w.region, availability=w.availability
     )
 
@@ -118,16 +122,18 @@ def _ensure_ready(ctx: Context) -> None:
         )
 
 
-def _rank_request(request: dict[str, Any]) -> scoring.RankRequest:
+def _rank_request(request: UpstreamRequest | SearchBody) -> ranking.RankRequest:
+    """The request parsed for ranking; 422 when its needs cannot be ranked."""
+    request_id = request.id if isinstance(request, UpstreamRequest) else None
     try:
-        return scoring.RankRequest.from_mapping(request)
+        return ranking.RankRequest.from_request(request, request_id=request_id)
     except ValueError as exc:
         raise UnprocessableContent(f"This request cannot be ranked: {exc}", slug="validation") from exc
 
 
 def _rank(
     ctx: Context,
-    request: dict[str, Any],
+    request: UpstreamRequest | SearchBody,
     policy: PolicyRead,
     limit: int,
     request_id: uuid.UUID | None,
@@ -154,18 +160,16 @@ def _rank(
     )
 
 
-async def _request_for(ctx: Context, request_id: uuid.UUID, by: Principal) -> dict[str, Any]:
+async def _request_for(ctx: Context, request_id: uuid.UUID, by: Principal) -> UpstreamRequest:
     """The request as the requests service holds it; a country office only sees its own."""
     request = await _fetch_request(ctx, request_id)
-    own_office = by.has_role(Role.COUNTRY_OFFICE.value) and request.get("country") in by.offices
+    own_office = by.has_role(Role.COUNTRY_OFFICE.value) and request.country in by.offices
     if not by.has_role(*PRIVILEGED) and not own_office:
         raise NotFound("No such request.")
     return request
 
 
-async def _fetch_request(ctx: Context, request_id: uuid.UUID) -> dict[str, Any]:
-    from matching_service.clients.upstream import UpstreamUnavailable
-
+async def _fetch_request(ctx: Context, request_id: uuid.UUID) -> UpstreamRequest:
     try:
         return await ctx.requests.get(request_id)
     except UpstreamUnavailable as exc:
@@ -192,7 +196,7 @@ async def candidates(*, ctx: Context, by: Principal, request_id: uuid.UUID, limi
 async def search(*, ctx: Context, body: SearchBody, limit: int) -> Ranking:
     """The same ranking for an unsaved request body."""
     policy = await _policy_now(ctx)
-    return _rank(ctx, body.model_dump(mode="json"), policy, limit, None)
+    return _rank(ctx, body, policy, limit, None)
 
 
 # --- matches ----------------------------------------------------------------------------------
@@ -240,11 +244,11 @@ async def approve(
     """Run the approval saga for an eligible expert; 409 with the next best candidates when the
     expert is no longer free or not eligible."""
     request = await _fetch_request(ctx, request_id)
-    if request.get("status") != "in_review":
+    if request.status != RequestStatus.IN_REVIEW:
         raise Conflict(
-            f"The request is {request.get('status')}; only a request in review can be matched.",
+            f"The request is {request.status}; only a request in review can be matched.",
             slug="request-not-in-review",
-            extra={"request_status": request.get("status")},
+            extra={"request_status": request.status},
         )
     policy = await _policy_now(ctx)
     _ensure_ready(ctx)
@@ -282,16 +286,16 @@ async def approve(
 
 
 def _alternatives(
-    ctx: Context, request: dict[str, Any], policy: PolicyRead, expert_id: uuid.UUID
+    ctx: Context, request: UpstreamRequest, policy: PolicyRead, expert_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     """The next best candidates, the refused expert left out."""
-    ranking = _rank(ctx, request, policy, ALTERNATIVES, uuid.UUID(str(request["id"])), exclude={expert_id})
-    return [c.model_dump(mode="json") for c in ranking.items]
+    ranked = _rank(ctx, request, policy, ALTERNATIVES, request.id, exclude={expert_id})
+    return [c.model_dump(mode="json") for c in ranked.items]
 
 
 async def get_match(*, ctx: Context, session: AsyncSession, by: Principal, match_id: uuid.UUID) -> MatchRead:
     """One match: PD/admin, or the expert named in it."""
-    match = await session.get(Match, match_id)
+    match = await matches.find(session=session, match_id=match_id)
     if match is None or not (by.has_role(*PRIVILEGED) or by.expert_id == match.expert_id):
         raise NotFound("No such match.")
     return match_read(ctx, match)
@@ -322,21 +326,8 @@ async def list_matches(
         await _request_for(ctx, request_id, by)  # before any query: no transaction held across HTTP
     else:
         raise Forbidden("Only PD, admin, experts and country offices can list matches.")
-    query = select(Match)
-    if request_id is not None:
-        query = query.where(col(Match.request_id) == request_id)
-    if expert_id is not None:
-        query = query.where(col(Match.expert_id) == expert_id)
-    if status:
-        query = query.where(col(Match.status).in_(status))
-    rows, next_cursor = await keyset_page(
-        session,
-        query,
-        created=col(Match.created_at),
-        ident=col(Match.id),
-        limit=limit,
-        cursor=cursor,
-        newest_first=True,
+    rows, next_cursor = await matches.page(
+        session=session, request_id=request_id, expert_id=expert_id, status=status, limit=limit, cursor=cursor
     )
     return [match_read(ctx, m) for m in rows], next_cursor
 

@@ -1,4 +1,9 @@
-"""Typed calls to roster and requests with this service's own client-credentials token."""
+"""Typed calls to roster and requests with this service's own client-credentials token.
+
+Requests and bookings are parsed once, here, into the models of `clients.models`; the rest of
+the service never reads their JSON. Change-feed pages go to the index as they come (it encodes
+each projection itself), and refusals carry roster's or requests' problem document.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from matching_service.clients.models import Booking, BookingList, UpstreamRequest
 from mnr_shared.problems import Forbidden, NotFound
 
 
@@ -56,7 +62,7 @@ class RosterClient:
 
     async def hold(
         self, *, expert_id: uuid.UUID, start: date, end: date, request_id: uuid.UUID, match_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> Booking:
         """The booking (201 new, 200 replay); HoldConflict on 409."""
         response = await _send(
             self.http,
@@ -75,20 +81,19 @@ class RosterClient:
         if response.status_code == 404:
             raise NotFound("No such expert in the roster.")
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        return Booking.model_validate_json(response.content)
 
-    async def booking_for_match(self, *, match_id: uuid.UUID) -> dict[str, Any] | None:
+    async def booking_for_match(self, *, match_id: uuid.UUID) -> Booking | None:
+        """The booking placed for a match, if roster holds one."""
         response = await _send(self.http, "GET", "/v1/bookings", params={"match_id": str(match_id)})
         response.raise_for_status()
-        items: list[dict[str, Any]] = response.json()["items"]
+        items = BookingList.model_validate_json(response.content).items
         return items[0] if items else None
 
-    async def confirm(self, *, booking_id: uuid.UUID) -> dict[str, Any]:
+    async def confirm(self, *, booking_id: uuid.UUID) -> Booking:
         response = await _send(self.http, "POST", f"/v1/bookings/{booking_id}/confirm")
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        return Booking.model_validate_json(response.content)
 
     async def release(self, *, booking_id: uuid.UUID) -> None:
         response = await _send(self.http, "POST", f"/v1/bookings/{booking_id}/release")
@@ -100,19 +105,18 @@ class RequestsClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def get(self, request_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, request_id: uuid.UUID) -> UpstreamRequest:
         response = await _send(self.http, "GET", f"/v1/requests/{request_id}")
         if response.status_code == 404:
             raise NotFound("No such request.")
         if response.status_code == 403:
             raise Forbidden("The requests service refused this service's token.")
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        return UpstreamRequest.model_validate_json(response.content)
 
     async def transition(
         self, *, request_id: uuid.UUID, action: str, note: str | None = None
-    ) -> dict[str, Any]:
+    ) -> UpstreamRequest:
         """The updated request; TransitionRefused on 409."""
         payload: dict[str, Any] = {"action": action}
         if note:
@@ -121,5 +125,4 @@ class RequestsClient:
         if response.status_code == 409:
             raise TransitionRefused(response.json())
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        return UpstreamRequest.model_validate_json(response.content)
