@@ -139,7 +139,8 @@ async def test_policy_changes_are_new_versions_and_change_scores(
     assert after["items"][0]["score"] < before["score"]
     assert after["items"][0]["components"]["region"]["weight"] == 0.7
     versions = (await system.matching.get("/v1/policy/versions", headers=people["pd"])).json()
-    assert [v["version"] for v in versions] == [1, 2]
+    assert [v["version"] for v in versions["items"]] == [1, 2]
+    assert versions["next_cursor"] is None
 
 
 @pytest.mark.parametrize(

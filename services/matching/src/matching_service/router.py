@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from matching_service import service
-from matching_service.db import idempotency
 from matching_service.models import MatchStatus
 from matching_service.schemas import (
     CancelBody,
@@ -21,10 +19,17 @@ from matching_service.schemas import (
     SearchBody,
     Weights,
 )
-from mnr_shared.api import IdempotencyKey, Result
+from mnr_shared.api import (
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    Page,
+    SessionDep,
+    etag_header,
+    respond,
+)
 from mnr_shared.auth import Principal, Role, require_roles
-from mnr_shared.db import SessionDep, SessionmakerDep
-from mnr_shared.pagination import Cursor, Limit, Page
 from mnr_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
@@ -82,36 +87,34 @@ async def search(body: SearchBody, _: Programme, ctx: ContextDep, limit: Shortli
     return await service.search(ctx=ctx, body=body, limit=limit)
 
 
-@router.get("/policy", tags=["policy"], summary="The current scoring weights")
+@router.get(
+    "/policy",
+    tags=["policy"],
+    summary="The current scoring weights",
+    responses=etag_header(200, "The newest policy version"),
+)
 async def get_policy(_: Programme, session: SessionDep, response: Response) -> PolicyRead:
     """PD and admin: the newest policy version, with its ETag for a following PUT."""
-    policy, etag = await service.current_policy(session=session)
-    response.headers["ETag"] = etag
-    return policy
+    return respond(response, await service.current_policy(session=session))
 
 
 @router.put(
     "/policy",
     tags=["policy"],
     summary="Change the scoring weights (new version)",
-    responses=problem_responses(409, 412, 422, 428),
+    responses={**etag_header(200, "The new policy version"), **problem_responses(409, 412, 422, 428)},
 )
 async def put_policy(
-    weights: Weights,
-    who: Admin,
-    session: SessionDep,
-    response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    weights: Weights, who: Admin, session: SessionDep, response: Response, if_match: IfMatch = None
 ) -> PolicyRead:
     """Admin: weights in [0, 1] summing to 1; every change is a new version (old ones kept).
     Requires `If-Match` with the current policy's ETag."""
-    policy, etag = await service.set_policy(session=session, by=who, weights=weights, if_match=if_match)
-    response.headers["ETag"] = etag
-    return policy
+    changed = await service.set_policy(session=session, by=who, weights=weights, if_match=if_match)
+    return respond(response, changed)
 
 
 @router.get("/policy/versions", tags=["policy"], summary="Every policy version")
-async def list_policy_versions(_: Programme, session: SessionDep) -> list[PolicyRead]:
+async def list_policy_versions(_: Programme, session: SessionDep) -> Page[PolicyRead]:
     """PD and admin: the history of weights, oldest first."""
     return await service.policy_versions(session=session)
 
@@ -120,10 +123,9 @@ async def list_policy_versions(_: Programme, session: SessionDep) -> list[Policy
     "/matches",
     tags=["matches"],
     status_code=201,
-    response_model=MatchRead,
     summary="Approve a match (runs the approval saga)",
     responses={
-        202: {"description": "Held; the request update is still under way"},
+        202: {"model": MatchRead, "description": "Held; the request update is still under way"},
         **problem_responses(404, 409, 422, 503),
     },
 )
@@ -131,51 +133,20 @@ async def approve_match(
     body: MatchCreate,
     who: Programme,
     ctx: ContextDep,
-    sessions: SessionmakerDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> MatchRead:
     """PD and admin. Records the match as pending with the score breakdown and policy version,
     holds the request's window in roster, moves the request to `matched`, and offers the match
     to the expert (201). 409 when the expert is not free or not eligible — with the next best
     candidates — or the request already has a live match; 503 when roster cannot be reached
     (nothing is held); 202 when the hold is placed but the request update must be retried
-    (the recovery worker finishes it)."""
-
-    async def work() -> Result[MatchRead]:
-        match = await service.approve(
-            ctx=ctx,
-            by=who,
-            request_id=body.request_id,
-            expert_id=body.expert_id,
-            note=body.note,
-        )
-        return Result(match, status_code=202 if match.pending_step is not None else 201)
-
-    # The saga commits step by step in transactions of its own, so the key is looked up before
-    # and recorded after it rather than around it.
-    result = await idempotency.run_detached(
-        sessions,
-        by=who,
-        operation="approve-match",
-        key=idempotency_key,
-        body=body,
-        model=MatchRead,
-        work=work,
-    )
-    return JSONResponse(
-        result.item.model_dump(mode="json"),
-        status_code=result.status_code,
-        headers={"Location": f"/v1/matches/{result.item.id}"},
-    )
+    (the recovery worker finishes it). `Idempotency-Key` makes a retry return the first answer."""
+    approved = await service.approve(ctx=ctx, by=who, body=body, idempotency_key=idempotency_key)
+    return respond(response, approved, location=f"/v1/matches/{approved.item.id}")
 
 
-@router.get(
-    "/matches",
-    tags=["matches"],
-    response_model=Page[MatchRead],
-    summary="List matches",
-    responses=problem_responses(422),
-)
+@router.get("/matches", tags=["matches"], summary="List matches", responses=problem_responses(422))
 async def list_matches(
     who: MatchLister,
     ctx: ContextDep,
@@ -185,10 +156,10 @@ async def list_matches(
     status: Annotated[list[MatchStatus], Query()] = [],  # noqa: B006
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Page[MatchRead]:
     """PD and admin see all; an expert sees only their own offers; a country office sees the
     matches of one of its own requests (`request_id` required). Newest first."""
-    items, next_cursor = await service.list_matches(
+    return await service.list_matches(
         ctx=ctx,
         session=session,
         by=who,
@@ -198,7 +169,6 @@ async def list_matches(
         limit=limit,
         cursor=cursor,
     )
-    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/matches/{match_id}", tags=["matches"], summary="One match", responses=problem_responses(404))

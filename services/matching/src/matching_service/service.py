@@ -19,6 +19,7 @@ from matching_service import matches, ranking, scoring
 from matching_service.clients.models import RequestStatus, UpstreamRequest
 from matching_service.clients.upstream import RequestsClient, RosterClient, UpstreamUnavailable
 from matching_service.config import Settings
+from matching_service.db import idempotency
 from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from matching_service.feed import IndexFollower
 from matching_service.index import ExpertIndex
@@ -26,14 +27,17 @@ from matching_service.models import Match, MatchStatus, PolicyVersion
 from matching_service.saga import HoldRefused, Saga
 from matching_service.schemas import (
     Candidate,
+    MatchCreate,
     MatchRead,
     PolicyRead,
     Ranking,
     SearchBody,
     Weights,
 )
+from mnr_shared.api import Result
 from mnr_shared.auth import Principal, Role
 from mnr_shared.etag import check_if_match, make_etag
+from mnr_shared.pagination import Page
 
 PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
@@ -74,7 +78,7 @@ async def ensure_policy(*, session: AsyncSession) -> None:
         await session.commit()
 
 
-async def current_policy(*, session: AsyncSession) -> tuple[PolicyRead, str]:
+async def current_policy(*, session: AsyncSession) -> Result[PolicyRead]:
     """The newest policy version and its ETag."""
     row = (
         await session.scalars(select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(1))
@@ -82,27 +86,28 @@ async def current_policy(*, session: AsyncSession) -> tuple[PolicyRead, str]:
     if row is None:
         await ensure_policy(session=session)
         return await current_policy(session=session)
-    return _policy_read(row), make_etag("policy", row.version)
+    return Result(_policy_read(row), etag=make_etag("policy", row.version))
 
 
-async def policy_versions(*, session: AsyncSession) -> list[PolicyRead]:
+async def policy_versions(*, session: AsyncSession) -> Page[PolicyRead]:
+    """Every policy version, oldest first (a handful: one page)."""
     rows = (await session.scalars(select(PolicyVersion).order_by(col(PolicyVersion.version)))).all()
-    return [_policy_read(r) for r in rows]
+    return Page[PolicyRead](items=[_policy_read(r) for r in rows])
 
 
 async def set_policy(
     *, session: AsyncSession, by: Principal, weights: Weights, if_match: str | None
-) -> tuple[PolicyRead, str]:
+) -> Result[PolicyRead]:
     """A new policy version if the caller saw the current one; old versions stay."""
-    current, etag = await current_policy(session=session)
-    check_if_match(if_match, etag)
-    row = PolicyVersion(version=current.version + 1, created_by=by.sub, **weights.model_dump())
+    current = await current_policy(session=session)
+    check_if_match(if_match, current.etag or "")
+    row = PolicyVersion(version=current.item.version + 1, created_by=by.sub, **weights.model_dump())
     session.add(row)
     try:
         await session.commit()
     except Exception as exc:  # a concurrent PUT took this version number first
         raise Conflict("The policy changed meanwhile; read it again.", slug="stale-policy") from exc
-    return _policy_read(row), make_etag("policy", row.version)
+    return Result(_policy_read(row), etag=make_etag("policy", row.version))
 
 
 def _weights(policy: PolicyRead) -> ranking.Policy:
@@ -182,8 +187,7 @@ async def _policy_now(ctx: Context) -> PolicyRead:
     """The current policy, read in a transaction of its own (never held across upstream calls:
     on SQLite every transaction holds the write lock)."""
     async with ctx.sessions() as session:
-        policy, _ = await current_policy(session=session)
-    return policy
+        return (await current_policy(session=session)).item
 
 
 async def candidates(*, ctx: Context, by: Principal, request_id: uuid.UUID, limit: int) -> Ranking:
@@ -234,6 +238,31 @@ def match_read(ctx: Context, match: Match) -> MatchRead:
 
 
 async def approve(
+    *, ctx: Context, by: Principal, body: MatchCreate, idempotency_key: str | None
+) -> Result[MatchRead]:
+    """Run the approval saga once per (caller, Idempotency-Key): 201 when offered, 202 when the
+    hold is placed and the rest is left to the recovery worker."""
+
+    async def work() -> Result[MatchRead]:
+        match = await _approve(
+            ctx=ctx, by=by, request_id=body.request_id, expert_id=body.expert_id, note=body.note
+        )
+        return Result(match, status_code=202 if match.pending_step is not None else 201)
+
+    # The saga commits step by step in transactions of its own, so the key is looked up before
+    # and recorded after it rather than around it.
+    return await idempotency.run_detached(
+        ctx.sessions,
+        by=by,
+        operation="approve-match",
+        key=idempotency_key,
+        body=body,
+        model=MatchRead,
+        work=work,
+    )
+
+
+async def _approve(
     *,
     ctx: Context,
     by: Principal,
@@ -311,7 +340,7 @@ async def list_matches(
     status: list[MatchStatus],
     limit: int,
     cursor: str | None,
-) -> tuple[list[MatchRead], str | None]:
+) -> Page[MatchRead]:
     """Matches, newest first. An expert sees only their own (any other expert_id is 403); a
     country office sees those of one of its own requests (request_id required; others' 404)."""
     if by.has_role(*PRIVILEGED):
@@ -329,7 +358,7 @@ async def list_matches(
     rows, next_cursor = await matches.page(
         session=session, request_id=request_id, expert_id=expert_id, status=status, limit=limit, cursor=cursor
     )
-    return [match_read(ctx, m) for m in rows], next_cursor
+    return Page[MatchRead](items=[match_read(ctx, m) for m in rows], next_cursor=next_cursor)
 
 
 async def accept(*, ctx: Context, by: Principal, match_id: uuid.UUID) -> MatchRead:
