@@ -209,4 +209,4 @@ async def test_a_match_finds_its_booking_by_match_id(
     found = (await roster.get("/v1/bookings", params={"match_id": body["match_id"]}, headers=matching)).json()
     assert [b["id"] for b in found["items"]] == [held["id"]]
     none = (await roster.get("/v1/bookings", params={"match_id": str(uuid.uuid4())}, headers=matching)).json()
-    assert none == {"items": []}
+    assert none == {"items": [], "next_cursor": None}

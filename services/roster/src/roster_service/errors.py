@@ -17,6 +17,7 @@ from mnr_shared.problems import (
 __all__ = [
     "BadRequest",
     "Conflict",
+    "ContentTooLarge",
     "Forbidden",
     "NotFound",
     "PreconditionFailed",
@@ -25,3 +26,9 @@ __all__ = [
     "ServiceUnavailable",
     "UnprocessableContent",
 ]
+
+
+class ContentTooLarge(ProblemError):
+    """413: an upload past the size limit."""
+
+    status = 413

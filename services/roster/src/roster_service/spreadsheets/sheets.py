@@ -1,18 +1,18 @@
-"""Experts as spreadsheets: the column layout, reading CSV/XLSX uploads into rows, writing exports.
+"""Spreadsheets as bytes: the import layout and its limits, reading CSV/XLSX uploads into cells,
+rendering experts as CSV/XLSX, and the import template.
 
-Pure functions over bytes and schemas; the queries and writes live in `service.py`.
+Pure functions over bytes and schemas; `rows.py` turns cells into experts, `service.py` reads
+and writes the roster.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-import uuid
 import zipfile
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -22,12 +22,10 @@ from fastapi import Request
 from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from roster_service.errors import ProblemError, UnprocessableContent
+from roster_service.errors import ContentTooLarge, ProblemError, UnprocessableContent
 from roster_service.models import ExpertStatus
 from roster_service.schemas import (
     EXPERT_EXAMPLE,
@@ -35,7 +33,6 @@ from roster_service.schemas import (
     ExpertCreate,
     ExpertPublic,
     ExpertRead,
-    ExpertUpdate,
     LanguageLevel,
     Vetting,
 )
@@ -82,8 +79,6 @@ _CSV_TYPES = frozenset(
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy binary .xls
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_ITEM_SPLIT = re.compile(r"[;,]")
 # A cell starting with one of these is run as a formula by spreadsheet apps (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -161,11 +156,25 @@ that cannot be read as a whole (not CSV or XLSX, not UTF-8, a wrong header, too 
 """
 
 
+@dataclass(frozen=True)
+class Download:
+    """A rendered spreadsheet and the name a browser should save it under (`stem.csv|xlsx`)."""
+
+    content: bytes
+    fmt: SheetFormat
+    stem: str
+
+    @property
+    def media_type(self) -> str:
+        return self.fmt.media_type
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that make a browser save the file as `stem.csv` / `stem.xlsx`."""
+        return {"Content-Disposition": f'attachment; filename="{self.stem}.{self.fmt.value}"'}
+
+
 # --- uploads ----------------------------------------------------------------------------------
-
-
-class ContentTooLarge(ProblemError):
-    status = 413
 
 
 def _too_large() -> ContentTooLarge:
@@ -276,7 +285,7 @@ def read_sheet(upload: Upload) -> Sheet:
         SheetRow(
             number=number,
             cells={name: values[i] if i < len(values) else None for i, name in enumerate(columns)},
-            stray=any(not _blank(v) for v in values[len(columns) :]),
+            stray=any(not blank(v) for v in values[len(columns) :]),
         )
         for number, values in data
     ]
@@ -292,7 +301,7 @@ def _collect(rows: Iterable[Sequence[Cell]]) -> Records:
     for number, values in enumerate(rows, start=1):
         if header is None:
             header = values
-        elif not all(_blank(v) for v in values):
+        elif not all(blank(v) for v in values):
             if len(data) == MAX_ROWS:
                 raise _unreadable(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
             data.append((number, values))
@@ -340,7 +349,7 @@ def _xlsx_records(content: bytes) -> Records:
 
 
 def _columns(header: Sequence[Cell]) -> tuple[str, ...]:
-    names = [_text(cell) for cell in header]
+    names = [cell_text(cell) for cell in header]
     while names and names[-1] is None:
         names.pop()
     if len(names) == 1 and names[0] and ";" in names[0]:
@@ -368,14 +377,15 @@ def _columns(header: Sequence[Cell]) -> tuple[str, ...]:
     return tuple(columns)
 
 
-# --- cells to an expert -----------------------------------------------------------------------
+# --- cells ------------------------------------------------------------------------------------
 
 
-def _blank(value: Cell) -> bool:
+def blank(value: Cell) -> bool:
+    """An empty or whitespace-only cell."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(value: Cell) -> str | None:
+def cell_text(value: Cell) -> str | None:
     """A cell as trimmed text (None when empty), undoing the apostrophe an export puts before a
     formula-like value."""
     if value is None:
@@ -394,267 +404,6 @@ def _text(value: Cell) -> str | None:
     if len(text) > 1 and text[0] == "'" and text[1:].startswith(_FORMULA_START):
         text = text[1:]
     return text or None
-
-
-def _items(value: Cell) -> list[str]:
-    text = _text(value)
-    return [item.strip() for item in _ITEM_SPLIT.split(text)] if text else []
-
-
-def _date(value: Cell) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = _text(value) or ""
-    if not _ISO_DATE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a date: {exc}") from exc
-
-
-class RowError(BaseModel):
-    field: str = Field(examples=["capabilities"], description="The column at fault (`row` for the row).")
-    msg: str = Field(examples=["item 1 capability: Input should be less than or equal to 21"])
-
-
-@dataclass
-class ParsedRow:
-    number: int
-    email: str | None
-    body: ExpertCreate | None  # None when the row is rejected
-    errors: list[RowError] = field(default_factory=list)
-    filled: frozenset[str] = frozenset()  # columns with a value in this row
-
-
-def _pairs(value: Cell, column: str) -> tuple[list[tuple[str, str]], RowError | None]:
-    """`a:b; c:d` as [(a, b), (c, d)], or the error naming the items that are not pairs."""
-    if isinstance(value, time) and not value.second:
-        value = f"{value.hour}:{value.minute}"  # Excel stores a lone "4:3" typed in a cell as 04:03
-    pairs: list[tuple[str, str]] = []
-    bad: list[str] = []
-    for item in _items(value):
-        left, colon, right = item.partition(":")
-        if not colon or not left.strip() or not right.strip():
-            bad.append(item)
-        else:
-            pairs.append((left.strip(), right.strip()))
-    if not bad:
-        return pairs, None
-    shape = "capability:level, e.g. 4:3" if column == "capabilities" else "tag:level, e.g. en:C2"
-    listed = ", ".join(repr(b) for b in bad)
-    return [], RowError(field=column, msg=f"write each item as {shape}, separated by ';' (not {listed})")
-
-
-def _payload(cells: dict[str, Cell]) -> tuple[dict[str, Any], list[RowError]]:
-    """The cells as an `ExpertCreate` body, and the errors found before validation."""
-    data: dict[str, Any] = {}
-    errors: list[RowError] = []
-    for name in ("full_name", "email", "phone", "residence_country", "gender", "summary"):
-        if (text := _text(cells.get(name))) is not None:
-            data[name] = text
-    for name in ("modality", "status"):
-        if (text := _text(cells.get(name))) is not None:
-            data[name] = text.lower()
-    years = cells.get("years_experience")
-    if not _blank(years):
-        data["years_experience"] = _text(years) if isinstance(years, str) else years
-    for name in ("nationalities", "country_experience"):
-        data[name] = [item.upper() for item in _items(cells.get(name))]
-    for name in ("capabilities", "languages"):
-        pairs, error = _pairs(cells.get(name), name)
-        if error is not None:
-            errors.append(error)
-        elif name == "capabilities":
-            data[name] = [{"capability": number, "level": level} for number, level in pairs]
-        else:
-            data[name] = [{"tag": tag, "level": level.upper()} for tag, level in pairs]
-    amount, currency = cells.get("daily_rate_amount"), _text(cells.get("daily_rate_currency"))
-    if not _blank(amount) or currency is not None:
-        rate: dict[str, Any] = {}
-        if not _blank(amount):
-            rate["amount"] = _text(amount) if not isinstance(amount, float) else repr(amount)
-        if currency is not None:
-            rate["currency"] = currency
-        data["daily_rate"] = rate
-    vetting: dict[str, date] = {}
-    for name in DATE_COLUMNS:
-        value = cells.get(name)
-        if _blank(value):
-            continue
-        try:
-            vetting[name] = _date(value)
-        except ValueError as exc:
-            errors.append(RowError(field=name, msg=str(exc)))
-    if vetting:
-        data["vetting"] = vetting
-    return data, errors
-
-
-def _row_error(error: ErrorDetails) -> RowError:
-    """A pydantic error as the spreadsheet column it came from."""
-    loc = error["loc"]
-    msg = error["msg"].removeprefix("Value error, ")
-    head, rest = (str(loc[0]), loc[1:]) if loc else ("row", ())
-    if head == "daily_rate":
-        return RowError(field=f"daily_rate_{rest[0]}" if rest else "daily_rate_amount", msg=msg)
-    if head == "vetting" and rest:
-        return RowError(field=str(rest[0]), msg=msg)
-    if rest and isinstance(rest[0], int):
-        where = " ".join([f"item {rest[0] + 1}", *(str(part) for part in rest[1:])])
-        return RowError(field=head, msg=f"{where}: {msg}")
-    return RowError(field=head, msg=msg)
-
-
-def parse_row(row: SheetRow) -> ParsedRow:
-    """One data row validated as an `ExpertCreate`, with every reason it is not one."""
-    data, errors = _payload(row.cells)
-    if row.stray:
-        errors.append(RowError(field="row", msg="has values to the right of the last named column"))
-    body: ExpertCreate | None = None
-    try:
-        candidate = ExpertCreate.model_validate(data)
-    except ValidationError as exc:
-        errors += [_row_error(e) for e in exc.errors()]
-    else:
-        body = None if errors else candidate
-    filled = frozenset(name for name, value in row.cells.items() if not _blank(value))
-    email = body.email if body is not None else _text(row.cells.get("email"))
-    return ParsedRow(number=row.number, email=email, body=body, errors=errors, filled=filled)
-
-
-def parse_rows(sheet: Sheet) -> list[ParsedRow]:
-    """Every data row parsed; a row repeating an earlier row's email is rejected (the file must
-    say once what each expert is)."""
-    rows = [parse_row(row) for row in sheet.rows]
-    first: dict[str, int] = {}
-    for row in rows:
-        key = (row.email or "").lower()
-        if not key:
-            continue
-        if key in first:
-            row.body = None
-            row.errors.append(RowError(field="email", msg=f"repeats the email of row {first[key]}"))
-        else:
-            first[key] = row.number
-    return rows
-
-
-# Which `ExpertUpdate` field each column feeds (email is the key, status and vetting are special).
-_UPDATE_SOURCES: dict[str, tuple[str, ...]] = {
-    "full_name": ("full_name",),
-    "phone": ("phone",),
-    "nationalities": ("nationalities",),
-    "residence_country": ("residence_country",),
-    "gender": ("gender",),
-    "summary": ("summary",),
-    "years_experience": ("years_experience",),
-    "daily_rate": ("daily_rate_amount", "daily_rate_currency"),
-    "capabilities": ("capabilities",),
-    "languages": ("languages",),
-    "country_experience": ("country_experience",),
-}
-
-
-def update_for(row: ParsedRow, *, columns: frozenset[str], vetting: Vetting) -> ExpertUpdate:
-    """The change a valid row makes to the existing expert with its email: columns in the file
-    replace stored values (empty cells clear them), absent columns and an empty `modality` keep
-    them, vetting dates merge with the stored `vetting`. Status is the caller's to apply."""
-    body = row.body
-    assert body is not None, "only valid rows update"
-    values: dict[str, Any] = {
-        name: getattr(body, name)
-        for name, sources in _UPDATE_SOURCES.items()
-        if columns.intersection(sources)
-    }
-    if "modality" in row.filled:
-        values["modality"] = body.modality
-    if columns.intersection(DATE_COLUMNS):
-        given = body.vetting or Vetting()
-        values["vetting"] = Vetting(
-            **{name: getattr(given if name in columns else vetting, name) for name in DATE_COLUMNS}
-        )
-    return ExpertUpdate.model_validate(values)
-
-
-# --- the report -------------------------------------------------------------------------------
-
-
-class ImportOutcome(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    REJECTED = "rejected"
-
-
-class ImportRow(BaseModel):
-    row: int = Field(examples=[2], description="Spreadsheet row number; the header is row 1.")
-    email: str | None = Field(examples=["amina.odhiambo@example.org"])
-    outcome: ImportOutcome
-    expert_id: uuid.UUID | None = Field(description="The expert written (or, in a dry run, updated).")
-    errors: list[RowError] = Field(default_factory=list)
-
-
-class ImportSummary(BaseModel):
-    created: int = 0
-    updated: int = 0
-    rejected: int = 0
-
-
-class ImportReport(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "dry_run": False,
-                    "summary": {"created": 1, "updated": 0, "rejected": 1},
-                    "rows": [
-                        {
-                            "row": 2,
-                            "email": "amina.odhiambo@example.org",
-                            "outcome": "created",
-                            "expert_id": "0b7c9a52-2f0e-4a57-9d0c-3f4f1c2b8e11",
-                            "errors": [],
-                        },
-                        {
-                            "row": 3,
-                            "email": "not-an-email",
-                            "outcome": "rejected",
-                            "expert_id": None,
-                            "errors": [
-                                {"field": "email", "msg": "value is not a valid email address"},
-                                {"field": "capabilities", "msg": "item 1 capability: Input should be ≤ 21"},
-                            ],
-                        },
-                    ],
-                }
-            ]
-        }
-    )
-
-    dry_run: bool
-    summary: ImportSummary
-    rows: list[ImportRow]
-
-
-def rejected(row: ParsedRow, *errors: RowError) -> ImportRow:
-    return ImportRow(
-        row=row.number,
-        email=row.email,
-        outcome=ImportOutcome.REJECTED,
-        expert_id=None,
-        errors=[*row.errors, *errors],
-    )
-
-
-def report(*, dry_run: bool, rows: list[ImportRow]) -> ImportReport:
-    summary = ImportSummary(
-        created=sum(r.outcome is ImportOutcome.CREATED for r in rows),
-        updated=sum(r.outcome is ImportOutcome.UPDATED for r in rows),
-        rejected=sum(r.outcome is ImportOutcome.REJECTED for r in rows),
-    )
-    return ImportReport(dry_run=dry_run, summary=summary, rows=rows)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -777,12 +526,3 @@ def template(fmt: SheetFormat) -> bytes:
         }
     )
     return write_sheet(fmt, COLUMNS, [full_row(example)])
-
-
-def attachment(stem: str, fmt: SheetFormat) -> dict[str, str]:
-    """Headers that make a browser save the file as `stem.csv` / `stem.xlsx`."""
-    return {"Content-Disposition": f'attachment; filename="{stem}.{fmt.value}"'}
-
-
-def export_stem() -> str:
-    return f"experts-{datetime.now(UTC).date().isoformat()}"

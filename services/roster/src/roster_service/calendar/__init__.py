@@ -1,0 +1,1 @@
+"""The calendar: unavailability and bookings (hold, confirm, release, find)."""

@@ -1,0 +1,1 @@
+"""Experts: creating, reading, editing, vetting, erasing and searching them."""

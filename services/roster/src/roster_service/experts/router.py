@@ -1,0 +1,171 @@
+"""HTTP routes of experts: create, search, read, edit, erase, vet (thin: parse, call the service, return)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from mnr_shared.api import (
+    DEFAULT_LIMIT,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    Page,
+    SessionDep,
+    SessionmakerDep,
+    etag_header,
+    respond,
+)
+from mnr_shared.problems import problem_responses
+from roster_service.dependencies import (
+    Admin,
+    AnyReader,
+    ExpertCaller,
+    ProfileWriter,
+    Searcher,
+    SearchFilters,
+    Vetter,
+)
+from roster_service.experts import service
+from roster_service.schemas import ExpertCreate, ExpertPublic, ExpertRead, ExpertUpdate, StatusChange
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+
+ExpertView = ExpertRead | ExpertPublic
+
+
+@router.post(
+    "/experts",
+    tags=["experts"],
+    status_code=201,
+    summary="Create an expert, or self-register as an applicant",
+    responses={**etag_header(201, "Successful Response"), **problem_responses(409, 422)},
+)
+async def create_expert(
+    body: ExpertCreate,
+    who: ProfileWriter,
+    sessions: SessionmakerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ExpertRead:
+    """PD and admin create experts in any status (default `applicant`). An `expert` without a
+    profile registers themself as an `applicant` bound to their token's `sub`; they cannot set
+    status, vetting or daily rate. `Idempotency-Key` makes a retry return the first answer."""
+    created = await service.create_expert(
+        sessions=sessions, by=who, body=body, idempotency_key=idempotency_key
+    )
+    return respond(response, created, location=f"/v1/experts/{created.item.id}")
+
+
+@router.get(
+    "/experts",
+    tags=["experts"],
+    response_model=None,
+    summary="Search the roster",
+    responses={
+        200: {
+            "model": Page[ExpertRead] | Page[ExpertPublic],
+            "description": "Full profiles, or public fields for a country office",
+        },
+        **problem_responses(422),
+    },
+)
+async def list_experts(
+    who: Searcher,
+    session: SessionDep,
+    filters: SearchFilters,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[ExpertView]:
+    """PD, admin and services with `roster:read` see full profiles in any status; a country
+    office sees the public fields of active experts only. Ordered by creation (then id)."""
+    return await service.list_experts(session=session, by=who, filters=filters, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/experts/me",
+    tags=["experts"],
+    summary="My own profile (experts)",
+    responses={**etag_header(200, "Successful Response"), **problem_responses(404)},
+)
+async def my_profile(who: ExpertCaller, session: SessionDep, response: Response) -> ExpertRead:
+    """The calling expert's whole profile, with its ETag for a following PATCH."""
+    return respond(response, await service.get_own_profile(session=session, by=who))
+
+
+@router.get(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    response_model=None,
+    summary="One expert",
+    responses={
+        200: {
+            **etag_header(200, "Full profile, or public fields for a country office")[200],
+            "model": ExpertView,
+        },
+        **problem_responses(404),
+    },
+)
+async def get_expert(
+    expert_id: uuid.UUID, who: AnyReader, session: SessionDep, response: Response
+) -> ExpertView:
+    """Full profile for PD, admin, the expert themself and `roster:read` services; public fields
+    of active experts for a country office; 404 for anyone else."""
+    return respond(response, await service.get_expert(session=session, by=who, expert_id=expert_id))
+
+
+@router.patch(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    summary="Edit an expert",
+    responses={**etag_header(200, "Successful Response"), **problem_responses(404, 409, 412, 422, 428)},
+)
+async def update_expert(
+    expert_id: uuid.UUID,
+    body: ExpertUpdate,
+    who: ProfileWriter,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ExpertRead:
+    """PD/admin edit any field; an expert edits their own profile, languages and expertise but
+    never status, vetting or daily rate. Requires `If-Match` (428 without, 412 when stale)."""
+    updated = await service.update_expert(
+        session=session, by=who, expert_id=expert_id, body=body, if_match=if_match
+    )
+    return respond(response, updated)
+
+
+@router.delete(
+    "/experts/{expert_id}",
+    tags=["experts"],
+    status_code=204,
+    summary="Erase an expert's personal data (admin)",
+    responses=problem_responses(404, 412, 428),
+)
+async def erase_expert(
+    expert_id: uuid.UUID, who: Admin, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    """Removes name, email, phone, summary, nationality, rates and vetting; keeps an anonymous
+    tombstone so bookings and history stay consistent; the change feed emits a `delete`.
+    Requires `If-Match` (428 without, 412 when stale)."""
+    await service.erase_expert(session=session, by=who, expert_id=expert_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/experts/{expert_id}/status",
+    tags=["vetting"],
+    summary="Vet: change status",
+    responses={**etag_header(200, "Successful Response"), **problem_responses(404, 409, 422)},
+)
+async def change_status(
+    expert_id: uuid.UUID, body: StatusChange, who: Vetter, session: SessionDep, response: Response
+) -> ExpertRead:
+    """PD/admin: `applicant → active`, `active ↔ inactive`, any → `suspended`, with a reason;
+    any other move is 409 naming the allowed ones."""
+    return respond(
+        response, await service.change_status(session=session, by=who, expert_id=expert_id, body=body)
+    )

@@ -1,0 +1,1 @@
+"""The change feed matching follows, and the audit trail of every write."""

@@ -1,0 +1,45 @@
+"""HTTP routes of the change feed and an expert's audit trail (thin: parse, call the service, return)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mnr_shared.api import DEFAULT_LIMIT, Cursor, Limit, Page, SessionDep
+from mnr_shared.problems import problem_responses
+from roster_service.dependencies import FeedReader, ProfileWriter
+from roster_service.feed import service
+from roster_service.schemas import AuditRead, ChangesPage
+
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+
+
+@router.get(
+    "/experts/{expert_id}/history",
+    tags=["experts"],
+    summary="Audit trail of an expert",
+    responses=problem_responses(404),
+)
+async def expert_history(
+    expert_id: uuid.UUID,
+    who: ProfileWriter,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AuditRead]:
+    """PD, admin and the expert themself: every write with actor, time, action, changed fields."""
+    return await service.history(session=session, by=who, expert_id=expert_id, limit=limit, cursor=cursor)
+
+
+@router.get("/changes", tags=["feed"], summary="The change feed", responses=problem_responses(422))
+async def list_changes(
+    _: FeedReader,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="Last `seq` you have applied.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ChangesPage:
+    """Admin and `roster:read` services: every change to an expert's matching projection, in a
+    strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`."""
+    return await service.changes(session=session, after=after, limit=limit)

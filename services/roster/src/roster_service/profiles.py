@@ -1,0 +1,221 @@
+"""Experts as every domain loads and shows them: the `Bundle`, who may see what, the read models.
+
+Service-layer code shared by the experts, calendar, feed and spreadsheets domains: loading an
+expert with the rows that make up their profile, the scopes and roles that decide visibility,
+and the full and public read models built from a bundle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from mnr_shared import reference
+from mnr_shared.auth import Principal, Role
+from mnr_shared.db import utcnow
+from mnr_shared.etag import make_etag
+from roster_service.errors import NotFound
+from roster_service.models import (
+    ActiveBookingStatuses,
+    Booking,
+    Expert,
+    ExpertCapability,
+    ExpertCountry,
+    ExpertLanguage,
+    ExpertStatus,
+    Unavailability,
+)
+from roster_service.schemas import (
+    CapabilityLevel,
+    DailyRate,
+    ExpertPublic,
+    ExpertRead,
+    LanguageLevel,
+    Vetting,
+)
+
+READ_SCOPE = "roster:read"
+WRITE_SCOPE = "roster:write"
+PRIVILEGED_ROLES = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
+
+
+# --- who may see what -------------------------------------------------------------------------
+
+
+def is_privileged(principal: Principal) -> bool:
+    """PD, admin, or a client with `roster:read`: may see personal data."""
+    return principal.has_role(*PRIVILEGED_ROLES) or (
+        principal.is_service and principal.has_scopes(READ_SCOPE)
+    )
+
+
+def is_self(principal: Principal, expert: Expert) -> bool:
+    """The caller is this expert (by their `expert_id` claim, or the `sub` that registered them)."""
+    if not principal.has_role(Role.EXPERT.value):
+        return False
+    return principal.expert_id == expert.id or (
+        expert.owner_sub is not None and expert.owner_sub == principal.sub
+    )
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Bundle:
+    """An expert with the rows that make up their profile."""
+
+    expert: Expert
+    capabilities: list[ExpertCapability] = field(default_factory=list)
+    languages: list[ExpertLanguage] = field(default_factory=list)
+    countries: list[ExpertCountry] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return make_etag(self.expert.id, self.expert.version)
+
+
+async def load_bundles(session: AsyncSession, experts: Sequence[Expert]) -> list[Bundle]:
+    """Profiles for a page of experts in three queries, whatever the page size."""
+    ids = [e.id for e in experts]
+    bundles = {e.id: Bundle(e) for e in experts}
+    if not ids:
+        return []
+    for cap in (
+        await session.scalars(
+            select(ExpertCapability)
+            .where(col(ExpertCapability.expert_id).in_(ids))
+            .order_by(col(ExpertCapability.capability))
+        )
+    ).all():
+        bundles[cap.expert_id].capabilities.append(cap)
+    for lang in (
+        await session.scalars(
+            select(ExpertLanguage)
+            .where(col(ExpertLanguage.expert_id).in_(ids))
+            .order_by(col(ExpertLanguage.level_rank).desc(), col(ExpertLanguage.tag))
+        )
+    ).all():
+        bundles[lang.expert_id].languages.append(lang)
+    for country in (
+        await session.scalars(
+            select(ExpertCountry).where(col(ExpertCountry.expert_id).in_(ids)).order_by(ExpertCountry.iso3)
+        )
+    ).all():
+        bundles[country.expert_id].countries.append(country)
+    return [bundles[i] for i in ids]
+
+
+async def find_bundle(session: AsyncSession, expert_id: uuid.UUID, *, lock: bool = False) -> Bundle:
+    """A live (not erased) expert or 404; `lock` serialises writers of this expert on PostgreSQL."""
+    query = select(Expert).where(col(Expert.id) == expert_id, col(Expert.erased_at).is_(None))
+    if lock:
+        query = query.with_for_update()
+    expert = (await session.scalars(query)).first()
+    if expert is None:
+        raise NotFound("No such expert.")
+    return (await load_bundles(session, [expert]))[0]
+
+
+async def calendar_rows(
+    session: AsyncSession,
+    expert_id: uuid.UUID,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    live_only: bool = True,
+) -> tuple[list[Unavailability], list[Booking]]:
+    """An expert's unavailability and bookings (live ones only, unless told), overlapping
+    [start, end] when both are given, each in date order."""
+    periods = select(Unavailability).where(col(Unavailability.expert_id) == expert_id)
+    bookings = select(Booking).where(col(Booking.expert_id) == expert_id)
+    if live_only:
+        bookings = bookings.where(col(Booking.status).in_(ActiveBookingStatuses))
+    if start is not None and end is not None:
+        periods = periods.where(col(Unavailability.start_date) <= end, col(Unavailability.end_date) >= start)
+        bookings = bookings.where(col(Booking.start_date) <= end, col(Booking.end_date) >= start)
+    return (
+        list((await session.scalars(periods.order_by(col(Unavailability.start_date)))).all()),
+        list((await session.scalars(bookings.order_by(col(Booking.start_date)))).all()),
+    )
+
+
+def touch(expert: Expert) -> None:
+    """Mark a write of the expert: a new version (and so a new ETag) and `updated_at`."""
+    expert.version += 1
+    expert.updated_at = utcnow()
+
+
+# --- read models ------------------------------------------------------------------------------
+
+
+def regions(bundle: Bundle) -> list[str]:
+    """The UNICEF regions of the expert's country experience."""
+    return sorted({c.region for c in bundle.countries if c.region})
+
+
+def stored_vetting(expert: Expert) -> Vetting:
+    """The expert's vetting dates as stored (not validated again: past checks stay readable)."""
+    return Vetting.model_construct(
+        references_checked_on=expert.references_checked_on,
+        safeguarding_check_on=expert.safeguarding_check_on,
+        bsafe_completed_on=expert.bsafe_completed_on,
+    )
+
+
+def public(bundle: Bundle) -> ExpertPublic:
+    """What a country office may see of an expert."""
+    e = bundle.expert
+    return ExpertPublic(
+        id=e.id,
+        full_name=e.full_name,
+        summary=e.summary,
+        status=e.status,
+        capabilities=[CapabilityLevel(capability=c.capability, level=c.level) for c in bundle.capabilities],
+        languages=[
+            LanguageLevel(tag=lang.tag, level=reference.CEFR(lang.level)) for lang in bundle.languages
+        ],
+        regions=regions(bundle),
+    )
+
+
+def full(bundle: Bundle) -> ExpertRead:
+    """The whole profile."""
+    e = bundle.expert
+    rate = (
+        DailyRate(amount=e.daily_rate_amount, currency=e.daily_rate_currency)
+        if e.daily_rate_amount is not None and e.daily_rate_currency
+        else None
+    )
+    return ExpertRead(
+        **public(bundle).model_dump(),
+        email=e.email,
+        phone=e.phone,
+        nationalities=list(e.nationalities),
+        residence_country=e.residence_country,
+        gender=e.gender,
+        years_experience=e.years_experience,
+        daily_rate=rate,
+        modality=e.modality,
+        status_reason=e.status_reason,
+        country_experience=[c.iso3 for c in bundle.countries],
+        vetting=stored_vetting(e),
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+        version=e.version,
+    )
+
+
+def view(principal: Principal, bundle: Bundle) -> ExpertRead | ExpertPublic:
+    """The read model this caller may see of this expert; 404 if they may see none of it."""
+    if is_privileged(principal) or is_self(principal, bundle.expert):
+        return full(bundle)
+    if principal.has_role(Role.COUNTRY_OFFICE.value) and bundle.expert.status == ExpertStatus.ACTIVE:
+        return public(bundle)
+    raise NotFound("No such expert.")

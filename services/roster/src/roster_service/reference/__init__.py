@@ -1,0 +1,1 @@
+"""The reference catalogues: MNR capabilities, UNICEF regions, languages and levels."""

@@ -1,0 +1,1 @@
+"""Spreadsheets: importing and exporting experts as CSV or XLSX."""
