@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import DateTime, Dialect, MetaData, event, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import make_url
@@ -126,25 +124,6 @@ async def ping(engine: AsyncEngine) -> None:
     """Raise if the database cannot answer a trivial query."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request from the factory the lifespan built; writes commit explicitly."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with factory() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The factory itself, for operations that manage their own transactions (idempotent POSTs)."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return factory
-
-
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 
 
 async def lock_feed(session: AsyncSession) -> None:
