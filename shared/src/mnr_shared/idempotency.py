@@ -46,10 +46,12 @@ def idempotency_table(metadata: MetaData) -> Table:
 
 
 @dataclass(frozen=True)
-class _Stored:
-    status_code: int
-    body: Any
-    etag: str | None
+class _Entry:
+    """Where one keyed operation's result is kept: the caller's scope, the key, the body's hash."""
+
+    scope: str
+    key: str
+    digest: str
 
 
 def body_hash(body: Any) -> str:
@@ -81,32 +83,40 @@ class IdempotencyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    async def _find(self, session: AsyncSession, *, scope: str, key: str, digest: str) -> _Stored | None:
+    @staticmethod
+    def _entry(*, by: Principal, operation: str, key: str, body: BaseModel) -> _Entry:
+        return _Entry(key_scope(operation, by), validate_key(key), body_hash(body.model_dump(mode="json")))
+
+    async def _find(self, session: AsyncSession, entry: _Entry, model: type[M]) -> Result[M] | None:
+        """The recorded result of this entry, replayed; 422 when the key came with another body."""
         columns = self.table.c
         row = (
             await session.execute(
                 select(columns.request_hash, columns.status_code, columns.response_body, columns.etag).where(
-                    columns.scope == scope, columns.key == key
+                    columns.scope == entry.scope, columns.key == entry.key
                 )
             )
         ).first()
         if row is None:
             return None
-        if row.request_hash != digest:
+        if row.request_hash != entry.digest:
             raise UnprocessableContent(
                 "This Idempotency-Key was already used with a different request body.",
                 slug="idempotency-key-reused",
             )
-        return _Stored(row.status_code, row.response_body, row.etag)
+        return Result(
+            model.model_validate(row.response_body),
+            etag=row.etag,
+            status_code=row.status_code,
+            replayed=True,
+        )
 
-    async def _record(
-        self, session: AsyncSession, *, scope: str, key: str, digest: str, result: Result[M]
-    ) -> None:
+    async def _record(self, session: AsyncSession, entry: _Entry, result: Result[M]) -> None:
         await session.execute(
             self.table.insert().values(
-                scope=scope,
-                key=key,
-                request_hash=digest,
+                scope=entry.scope,
+                key=entry.key,
+                request_hash=entry.digest,
                 status_code=result.status_code,
                 response_body=result.item.model_dump(mode="json"),
                 etag=result.etag,
@@ -114,14 +124,27 @@ class IdempotencyStore:
             )
         )
 
-    @staticmethod
-    def _replay(stored: _Stored, model: type[M]) -> Result[M]:
-        return Result(
-            model.model_validate(stored.body),
-            etag=stored.etag,
-            status_code=stored.status_code,
-            replayed=True,
-        )
+    async def _commit_or_replay(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        session: AsyncSession,
+        entry: _Entry,
+        result: Result[M],
+        model: type[M],
+    ) -> Result[M]:
+        """Record `result` and commit; if a racing first attempt recorded this key first, roll
+        back and answer with the winner's result instead."""
+        try:
+            await self._record(session, entry, result)
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            async with sessions() as fresh:
+                replay = await self._find(fresh, entry, model)
+            if replay is None:  # the conflict was not our key: let the caller see it
+                raise
+            return replay
+        return result
 
     async def run(
         self,
@@ -145,26 +168,12 @@ class IdempotencyStore:
                 result = await work(session)
                 await session.commit()
                 return result
-        validate_key(key)
-        scope, digest = key_scope(operation, by), body_hash(body.model_dump(mode="json"))
+        entry = self._entry(by=by, operation=operation, key=key, body=body)
         async with sessions() as session:
-            stored = await self._find(session, scope=scope, key=key, digest=digest)
-            if stored is not None:
-                return self._replay(stored, model)
-            result = await work(session)
-            try:
-                await self._record(session, scope=scope, key=key, digest=digest, result=result)
-                await session.commit()
-            except IntegrityError as exc:
-                await session.rollback()
-                conflict = exc
-            else:
-                return result
-        async with sessions() as session:
-            stored = await self._find(session, scope=scope, key=key, digest=digest)
-        if stored is None:  # the conflict was not our key: let the caller see it
-            raise conflict
-        return self._replay(stored, model)
+            replay = await self._find(session, entry, model)
+            if replay is not None:
+                return replay
+            return await self._commit_or_replay(sessions, session, entry, await work(session), model)
 
     async def run_detached(
         self,
@@ -182,21 +191,11 @@ class IdempotencyStore:
         is held open across the work."""
         if key is None:
             return await work()
-        validate_key(key)
-        scope, digest = key_scope(operation, by), body_hash(body.model_dump(mode="json"))
+        entry = self._entry(by=by, operation=operation, key=key, body=body)
         async with sessions() as session:
-            stored = await self._find(session, scope=scope, key=key, digest=digest)
-        if stored is not None:
-            return self._replay(stored, model)
+            replay = await self._find(session, entry, model)
+        if replay is not None:
+            return replay
         result = await work()
         async with sessions() as session:
-            try:
-                await self._record(session, scope=scope, key=key, digest=digest, result=result)
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                stored = await self._find(session, scope=scope, key=key, digest=digest)
-                if stored is not None:
-                    return self._replay(stored, model)
-                raise
-        return result
+            return await self._commit_or_replay(sessions, session, entry, result, model)
