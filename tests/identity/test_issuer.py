@@ -10,9 +10,10 @@ import httpx
 import pytest
 from jose import jwt
 
-from dev_issuer.config import IssuerSettings
+from dev_issuer.config import ClientConfig, IssuerSettings
 from dev_issuer.keys import load_or_create
 from dev_issuer.main import create_app
+from mnr_shared.auth import PlaceholderSecretError
 from mnr_shared.testing import running
 
 
@@ -153,14 +154,42 @@ async def test_dev_token_rejects_bad_bodies_with_422_problem(
     assert response.json()["errors"]
 
 
+def _real_clients() -> dict[str, ClientConfig]:
+    return {"roster-service": ClientConfig(secret="a-real-secret-from-the-vault", scopes=["requests:read"])}
+
+
 async def test_dev_token_is_absent_without_dev_mode(signing_key_file: Path) -> None:
     app = create_app(
-        IssuerSettings(issuer="http://identity.test", dev_mode=False, signing_key_file=signing_key_file)
+        IssuerSettings(
+            issuer="http://identity.test",
+            dev_mode=False,
+            signing_key_file=signing_key_file,
+            clients=_real_clients(),
+        )
     )
     async with running(app, "identity.test") as client:
         response = await client.post("/dev/token", json={"roles": ["admin"]})
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_issuer_outside_dev_mode_refuses_to_start_with_placeholder_secrets(signing_key_file: Path) -> None:
+    clients = {**_real_clients(), "demo-integrator": ClientConfig(secret="dev-secret-demo-integrator")}
+    settings = IssuerSettings(dev_mode=False, signing_key_file=signing_key_file, clients=clients)
+
+    with pytest.raises(PlaceholderSecretError, match=r"AUTH_CLIENTS\[demo-integrator\]\.secret") as refused:
+        create_app(settings)
+
+    assert "roster-service" not in str(refused.value)
+    assert "dev-secret-demo-integrator" not in str(refused.value)  # names the variable, not the value
+
+
+def test_issuer_in_dev_mode_starts_with_the_dev_clients(signing_key_file: Path) -> None:
+    settings = IssuerSettings(dev_mode=True, signing_key_file=signing_key_file)
+
+    assert (
+        create_app(settings).state.issuer.settings.clients["demo-integrator"].secret.startswith("dev-secret-")
+    )
 
 
 def test_signing_key_is_created_private_and_reused(tmp_path: Path) -> None:

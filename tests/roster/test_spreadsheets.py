@@ -608,6 +608,20 @@ async def test_file_over_5_mib_is_413_problem(roster: httpx.AsyncClient, pd: dic
     assert (await _experts(roster, pd)) == []
 
 
+async def test_file_over_the_json_body_limit_but_under_5_mib_is_imported(
+    roster: httpx.AsyncClient, pd: dict[str, str]
+) -> None:
+    # 600 rows with long summaries: about 2.4 MiB, over the 1 MiB every JSON route accepts.
+    rows = [_row(n, summary=f"Case {n}: " + "investigation and prosecution " * 130) for n in range(600)]
+    content = _csv(HEADER, rows)
+    assert 2 * 1024 * 1024 < len(content) < 5 * 1024 * 1024
+
+    response = await _import(roster, pd, content, "text/csv", dry_run=True)
+
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["summary"]["created"] == 600
+
+
 # --- concurrent writers ----------------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -10,6 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Query
 
+from dev_issuer.config import IssuerSettings
+from dev_issuer.main import create_app as create_issuer
 from mnr_shared.app import build_app
 from mnr_shared.auth import AuthSettings
 from mnr_shared.problems import Conflict
@@ -114,6 +118,58 @@ async def test_metrics_count_requests_by_route_template(toy: httpx.AsyncClient) 
     assert 'http_requests_total{method="GET",route="/numbers",service="toy",status="200"} 1.0' in text
     assert 'route="unmatched"' in text
     assert "/nowhere/123" not in text
+
+
+async def test_made_up_methods_and_paths_add_no_metric_series(toy: httpx.AsyncClient) -> None:
+    await toy.get("/numbers")
+    for i in range(500):
+        assert (await toy.request(f"BREW{i}", "/numbers")).status_code == 405
+    for _ in range(500):
+        assert (await toy.get(f"/{uuid.uuid4().hex}/{uuid.uuid4().hex}")).status_code == 404
+
+    text = (await toy.get("/metrics")).text
+
+    series = [line for line in text.splitlines() if line.startswith("http_requests_total{")]
+    assert len(series) <= 4, series
+    assert 'http_requests_total{method="other",route="/numbers",service="toy",status="405"} 500.0' in text
+    assert 'http_requests_total{method="GET",route="unmatched",service="toy",status="404"} 500.0' in text
+    assert "BREW" not in text
+
+
+# An absolute or protocol-relative URL, as the docs pages would name a CDN.
+_ABSOLUTE_URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9.\-]+(?::\d+)?)""")
+_REFERENCES = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: *["']([^"']+)["']""")
+
+
+@pytest.fixture(params=["toy", "issuer"])
+async def docs_app(
+    request: pytest.FixtureRequest, issuer_settings: IssuerSettings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A service app and the issuer: both get their docs pages from build_app."""
+    app = _toy_app() if request.param == "toy" else create_issuer(issuer_settings)
+    async with running(app, f"{request.param}.test") as client:
+        yield client
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_api_docs_are_served_by_the_app_itself(docs_app: httpx.AsyncClient, page: str) -> None:
+    client = docs_app
+    response = await client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+
+    hosts = set(_ABSOLUTE_URL.findall(html))
+    assert hosts <= {client.base_url.host}, f"{page} loads from {hosts}"
+    references = {a or b for a, b in _REFERENCES.findall(html)}
+    assets = {ref for ref in references if ref.endswith((".js", ".css", ".png", ".json"))}
+    assert any(ref.endswith(".js") for ref in assets), references
+    for asset in assets:
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert served.content, asset
+    # The assets are counted under their mount's template, not as unmatched paths.
+    assert 'route="unmatched"' not in (await client.get("/metrics")).text
 
 
 async def test_healthz_answers_without_a_token(roster: httpx.AsyncClient) -> None:

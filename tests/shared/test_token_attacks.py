@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from jose import jwt
+from jose import jws, jwt
 
 from dev_issuer.keys import generate_pem, signing_key_from_pem
 from mnr_shared.testing import RoutingTransport, bearer
@@ -199,3 +199,57 @@ async def test_every_role_reads_reference_data(roster: httpx.AsyncClient, token_
 async def test_service_token_reads_reference_data(roster: httpx.AsyncClient, service_token: Any) -> None:
     token = await service_token("matching-service")
     assert (await roster.get(ROUTE, headers=bearer(token))).status_code == 200
+
+
+def _sign_raw_claims(issuer_app: FastAPI, **literals: str) -> str:
+    """A validly signed token whose payload carries each claim as the given raw JSON text."""
+    base = {k: v for k, v in _claims().items() if k not in literals}
+    members = [json.dumps(base)[1:-1], *(f'"{name}": {text}' for name, text in literals.items())]
+    payload = ("{" + ", ".join(members) + "}").encode()
+    key = issuer_app.state.issuer.key
+    return str(jws.sign(payload, key.private_pem, headers={"kid": key.kid}, algorithm="RS256"))
+
+
+async def test_raw_claims_helper_signs_an_accepted_token(
+    roster: httpx.AsyncClient, issuer_app: FastAPI
+) -> None:
+    token = _sign_raw_claims(issuer_app, exp=str(int(time.time()) + 600))
+    assert (await roster.get(ROUTE, headers=bearer(token))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("claim", "literal"),
+    [
+        ("exp", '"9999999999"'),
+        ("exp", "true"),
+        ("exp", "1e400"),
+        ("exp", "-1e400"),
+        ("exp", "NaN"),
+        ("exp", "Infinity"),
+        ("exp", "1e300"),
+        ("exp", str(10**400)),
+        ("exp", "[9999999999]"),
+        ("exp", "null"),
+        ("nbf", '"0"'),
+        ("nbf", "1e400"),
+        ("nbf", "false"),
+        ("iat", '"now"'),
+        ("iat", "1e400"),
+        ("iat", "true"),
+    ],
+)
+async def test_time_claim_that_is_not_a_numeric_date_is_401(
+    roster: httpx.AsyncClient, issuer_app: FastAPI, claim: str, literal: str
+) -> None:
+    body = await _assert_401(roster, _sign_raw_claims(issuer_app, **{claim: literal}))
+    assert claim in body["detail"] or "malformed" in body["detail"]
+
+
+async def test_unknown_critical_header_parameter_is_401(
+    roster: httpx.AsyncClient, issuer_app: FastAPI
+) -> None:
+    token = _sign_with_issuer(
+        issuer_app, _claims(), crit=["urn:example:must-check"], **{"urn:example:must-check": 1}
+    )
+    body = await _assert_401(roster, token)
+    assert "critical" in body["detail"]

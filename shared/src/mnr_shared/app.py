@@ -1,4 +1,4 @@
-"""What every service app has: problem+json errors, request ids, metrics, health, auth, database."""
+"""What every service app has: problem+json errors, request ids, metrics, health, auth, body limits, docs."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mnr_shared.auth import AuthSettings, CurrentPrincipal, JWKSCache, TokenVerifier
 from mnr_shared.db import create_engine, ping, session_factory
+from mnr_shared.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from mnr_shared.http import build_client
 from mnr_shared.observability import Metrics, MetricsMiddleware, RequestIdMiddleware
 from mnr_shared.problems import install_problem_handlers, problem_response, problem_responses
@@ -33,9 +35,14 @@ def build_app(
     version: str,
     lifespan: Callable[[FastAPI], Any],
     openapi_tags: list[dict[str, Any]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """A FastAPI app wired with the cross-service conventions of DESIGN §5."""
-    app = FastAPI(
+    """A FastAPI app wired with the cross-service conventions of DESIGN §5.
+
+    `max_body_bytes` is the body limit of every route that declares none (see mnr_shared.guard).
+    """
+    # Swagger UI and ReDoc come from the fastapi-offline package, so /docs works without a CDN.
+    app = FastAPIOffline(
         title=title,
         description=description,
         version=version,
@@ -44,12 +51,16 @@ def build_app(
             *(openapi_tags or []),
             {"name": OPS_TAG, "description": "Health, readiness and metrics (no auth)."},
         ],
+        # Swagger UI would otherwise ask validator.swagger.io to judge the spec.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.service = service
     app.state.readiness_checks = {}
     metrics = Metrics(service)
     app.state.metrics = metrics
     install_problem_handlers(app)
+    # Innermost first: the guard answers inside the metrics and request-id middleware.
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     _add_ops_routes(app)
@@ -122,19 +133,18 @@ async def service_runtime(
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     app.state.transport = transport
-    app.state.verifier = TokenVerifier(
-        settings=auth,
-        audience=audience,
-        jwks=JWKSCache(
-            client=jwks_http,
-            url=auth.resolved_jwks_url,
-            min_refetch_seconds=auth.jwks_min_refetch_seconds,
-            cache_seconds=auth.jwks_cache_seconds,
-        ),
+    jwks = JWKSCache(
+        client=jwks_http,
+        url=auth.resolved_jwks_url,
+        min_refetch_seconds=auth.jwks_min_refetch_seconds,
+        cache_seconds=auth.jwks_cache_seconds,
+        max_stale_seconds=auth.jwks_max_stale_seconds,
     )
+    app.state.verifier = TokenVerifier(settings=auth, audience=audience, jwks=jwks)
     app.state.readiness_checks["database"] = lambda: ping(engine)
     try:
         yield
     finally:
+        await jwks.aclose()
         await jwks_http.aclose()
         await engine.dispose()

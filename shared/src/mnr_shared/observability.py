@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # A propagated id is echoed into logs and headers, so accept only a safe, bounded token.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Metric labels come from fixed sets only: a label taken from the request is a new series per value.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def current_request_id() -> str | None:
@@ -126,7 +129,10 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Count and time every request by its route template (never the raw path: ids stay out)."""
+    """Count and time every request by its route template and a known method (`other` for the rest).
+
+    Never the raw path or method: ids stay out, and made-up paths or methods add no series.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -148,9 +154,24 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(self.metrics.service, scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, scope["method"], template).observe(
+            template = _route_template(scope)
+            method = scope["method"] if scope["method"] in METRIC_METHODS else "other"
+            self.metrics.requests.labels(self.metrics.service, method, template, str(status)).inc()
+            self.metrics.latency.labels(self.metrics.service, method, template).observe(
                 time.perf_counter() - started
             )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (a mount's as `prefix/{path}`), else `unmatched`."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str) and path:
+        return path
+    # Plain Starlette routes (/openapi.json) and mounts (static files) leave only their endpoint.
+    endpoint = scope.get("endpoint")
+    for route in getattr(scope.get("router"), "routes", ()) if endpoint is not None else ():
+        if isinstance(route, Mount) and route.app is endpoint:
+            return f"{route.path}/{{path}}"
+        if isinstance(route, Route) and route.endpoint is endpoint:
+            return route.path
+    return "unmatched"

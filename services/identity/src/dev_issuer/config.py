@@ -41,6 +41,11 @@ class IssuerSettings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     audiences: list[str] = Field(default_factory=lambda: ["roster", "requests", "matching"])
     clients: dict[str, ClientConfig] = Field(default_factory=_default_clients)
+    # `/token` answers 429 to a client id, or a client address, with this many failed attempts
+    # inside the window; an address hosts several clients, so it gets more room.
+    token_failures_per_client: int = Field(default=10, ge=1)
+    token_failures_per_address: int = Field(default=30, ge=1)
+    token_failure_window_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,10 +18,12 @@ from fastapi.responses import JSONResponse
 from jose import jwt
 from pydantic import BaseModel, Field, model_validator
 
-from dev_issuer.config import IssuerSettings, get_settings
+from dev_issuer.config import ClientConfig, IssuerSettings, get_settings
 from dev_issuer.keys import SigningKey, load_or_create
+from dev_issuer.throttle import TokenThrottle
 from mnr_shared.app import build_app
-from mnr_shared.auth import Role
+from mnr_shared.auth import Role, refuse_placeholder_secrets
+from mnr_shared.problems import problem_response, problem_responses
 from mnr_shared.reference import ISO3
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -107,8 +111,30 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return client_id, secret
 
 
+def secret_matches(client: ClientConfig | None, presented: str, stand_in: bytes) -> bool:
+    """Constant time whether or not the client exists: an unknown id is compared with a stand-in."""
+    expected = client.secret.encode() if client is not None else stand_in
+    # Digests have one length, so the time taken tells nothing about the secret's length either.
+    same = hmac.compare_digest(hashlib.sha256(expected).digest(), hashlib.sha256(presented.encode()).digest())
+    return same and client is not None
+
+
+def _too_many_attempts(request: Request, retry_after: int) -> JSONResponse:
+    return problem_response(
+        status=429,
+        request=request,
+        detail=f"Too many failed attempts; try again in {retry_after} s.",
+        slug="too-many-attempts",
+        headers={**NO_STORE, "Retry-After": str(retry_after)},
+    )
+
+
 def create_app(settings: IssuerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    refuse_placeholder_secrets(
+        dev_mode=settings.dev_mode,
+        **{f"AUTH_CLIENTS[{client_id}].secret": c.secret for client_id, c in settings.clients.items()},
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,6 +155,8 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
     )
     issuer = Issuer(settings, load_or_create(settings.signing_key_file))
     app.state.issuer = issuer
+    throttle = TokenThrottle(settings)
+    stand_in_secret = secrets.token_bytes(32)
 
     @app.get("/.well-known/openid-configuration", tags=["discovery"])
     async def discovery() -> dict[str, Any]:
@@ -153,6 +181,7 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
         tags=["tokens"],
         response_model=TokenResponse,
         summary="Client-credentials token (RFC 6749 §4.4)",
+        responses=problem_responses(429),
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -173,6 +202,14 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
         },
     )
     async def token(request: Request) -> JSONResponse:
+        """Any client in `AUTH_CLIENTS`, with HTTP Basic or form credentials; errors as RFC 6749 §5.2.
+        Failed client authentication counts against the client id and the caller's address; past
+        `AUTH_TOKEN_FAILURES_PER_CLIENT` or `AUTH_TOKEN_FAILURES_PER_ADDRESS` failures within
+        `AUTH_TOKEN_FAILURE_WINDOW_SECONDS` the answer is 429 problem+json with `Retry-After`."""
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(address=address, client_id=None)
+        if wait is not None:
+            return _too_many_attempts(request, wait)
         if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return _oauth_error("invalid_request", "use application/x-www-form-urlencoded")
         form = await request.form()
@@ -181,15 +218,23 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             client_id, secret = basic
         else:
             client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        # Only configured ids get a count of their own: invented ones would only fill memory.
+        client = settings.clients.get(client_id)
+        counted_id = client_id if client is not None else None
+        wait = throttle.retry_after(address=address, client_id=counted_id)
+        if wait is not None:
+            return _too_many_attempts(request, wait)
         if not client_id:
+            throttle.failed(address=address, client_id=None)
             return _oauth_error(
                 "invalid_client",
                 "client authentication is required",
                 401,
                 {"WWW-Authenticate": 'Basic realm="token"'},
             )
-        client = settings.clients.get(client_id)
-        if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+        matched = secret_matches(client, secret, stand_in_secret)
+        if not matched or client is None:  # a match implies a client; the type checker needs telling
+            throttle.failed(address=address, client_id=counted_id)
             return _oauth_error(
                 "invalid_client",
                 "unknown client or wrong secret",

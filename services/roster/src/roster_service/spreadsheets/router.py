@@ -71,6 +71,7 @@ async def import_template(_: Vetter, fmt: SheetFormatQuery = sheets.SheetFormat.
     description=sheets.IMPORT_DESCRIPTION,
     responses=problem_responses(413, 422),
     openapi_extra={"requestBody": _UPLOAD_BODY},
+    max_body_size=sheets.MAX_IMPORT_BODY_BYTES,
 )
 async def import_experts(
     who: Vetter,

@@ -68,6 +68,8 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
 # Room for the multipart framing around a file of MAX_UPLOAD_BYTES.
 _MULTIPART_OVERHEAD = 64 * 1024
+# The largest request body the import route reads at all (the shared guard refuses more, unread).
+MAX_IMPORT_BODY_BYTES = MAX_UPLOAD_BYTES + _MULTIPART_OVERHEAD
 # An XLSX is a zip: refuse one that would unpack into far more than any real roster (a "zip bomb").
 _MAX_UNPACKED_BYTES = 100 * 1024 * 1024
 
