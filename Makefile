@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # the environment asks Python not to write it.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install run seed demo bench test test-pg lint fmt migrate revision clean
+.PHONY: help install run seed demo bench bench-api test test-pg lint fmt migrate revision clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ demo: install ## Walk the whole path against a running `make run` (second termin
 
 bench: install ## Ranking benchmark: 100,000 experts, 200 requests (see bench/RESULTS.md)
 	@$(UV) run --frozen python bench/ranking.py $(BENCH_ARGS)
+
+bench-api: install ## API benchmark on its own stack: roster vs bare Starlette/FastAPI, candidates, creates, import, cold start
+	@$(UV) run --frozen python bench/api.py $(BENCH_API_ARGS)
 
 test: install ## Run every test on SQLite (the embedded default)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
