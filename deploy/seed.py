@@ -47,12 +47,13 @@ from deploy.demo_data.tables import ASSIGNMENTS, INTERNATIONAL
 from mnr_shared.reference import region_of, validate_country
 from requests_service.models import RequestStatus
 from requests_service.schemas import RequestCreate
+from roster_service.profiles import VettingRules
 from roster_service.schemas import ExpertCreate, UnavailabilityCreate
 
 __all__ = ["ASSIGNMENTS", "GENERATOR_VERSION", "generate_experts", "generate_requests", "main", "slug"]
 
 # Bump whenever the output for a given seed changes, so existing demo data is regenerated.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: active experts' safeguarding checks are at most a year old
 DEFAULT_SEED = 2026
 DEFAULT_EXPERTS = 300
 DEFAULT_REQUESTS = 20
@@ -97,6 +98,10 @@ def validate_records(experts: Sequence[Record], requests: Sequence[Record], toda
             raise
 
 
+def _day_or_none(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
 def _check_expert(expert: Record, today: date) -> None:
     body = {key: value for key, value in expert.items() if key not in EXPERT_EXTRAS}
     vetting: dict[str, str | None] = body.pop("vetting")
@@ -104,6 +109,14 @@ def _check_expert(expert: Record, today: date) -> None:
         raise ValueError(f"vetting dated after today ({today.isoformat()}): {late}")
     # Roster refuses checks dated after its own clock, so the schema sees the keys only.
     created = ExpertCreate.model_validate({**body, "vetting": dict.fromkeys(vetting)})
+    if created.status == "active" and (
+        problems := VettingRules().problems(
+            references_checked_on=_day_or_none(vetting.get("references_checked_on")),
+            safeguarding_check_on=_day_or_none(vetting.get("safeguarding_check_on")),
+            on=today,
+        )
+    ):
+        raise ValueError(f"an active expert the vetting gate refuses: {problems}")
     _as_sent(
         [*expert["nationalities"], expert["residence_country"], *expert["country_experience"]],
         [*created.nationalities, created.residence_country, *created.country_experience],

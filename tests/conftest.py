@@ -109,7 +109,8 @@ def issuer_settings(signing_key_file: Path) -> IssuerSettings:
 
 @pytest.fixture
 def auth_settings() -> AuthSettings:
-    return AuthSettings(issuer=ISSUER, jwks_min_refetch_seconds=30)
+    # Dev mode, as `make run`: the services start with the issuer's dev-secret-… clients.
+    return AuthSettings(issuer=ISSUER, jwks_min_refetch_seconds=30, dev_mode=True)
 
 
 @pytest.fixture

@@ -136,9 +136,11 @@ def _vetting(rng: random.Random, status: ExpertStatus, today: date) -> dict[str,
         return (today - timedelta(days=rng.randint(min_days, max_days))).isoformat()
 
     if status is ExpertStatus.ACTIVE:
+        # Within a year, so the data still passes roster's vetting gate (a check valid for 24
+        # months by default) for a year after its `today`.
         return {
             "references_checked_on": before(3 * 365, 30),
-            "safeguarding_check_on": before(2 * 365),
+            "safeguarding_check_on": before(365),
             "bsafe_completed_on": before(3 * 365),
         }
     if status is ExpertStatus.APPLICANT:

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,10 @@ def _prepare(cluster: Cluster) -> tuple[dict[str, Any], dict[str, Any], str]:
             "full_name": "Real Process",
             "email": "real.process@example.org",
             "status": "active",
+            "vetting": {
+                "references_checked_on": (date.today() - timedelta(days=30)).isoformat(),
+                "safeguarding_check_on": (date.today() - timedelta(days=30)).isoformat(),
+            },
             "capabilities": [{"capability": 3, "level": 4}],
             "languages": [{"tag": "en", "level": "C2"}],
             "country_experience": ["KEN"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -272,7 +273,15 @@ async def test_background_polling_picks_up_a_new_expert_within_the_interval(
         await roster.post(
             "/v1/experts",
             headers=people["pd"],
-            json={"full_name": "Fresh Face", "email": "fresh@example.org", "status": "active"},
+            json={
+                "full_name": "Fresh Face",
+                "email": "fresh@example.org",
+                "status": "active",
+                "vetting": {
+                    "references_checked_on": (date.today() - timedelta(days=30)).isoformat(),
+                    "safeguarding_check_on": (date.today() - timedelta(days=30)).isoformat(),
+                },
+            },
         )
         for _ in range(100):
             if len(app.state.ctx.index) == 1:

@@ -242,7 +242,9 @@ async def test_request_withdrawn_during_the_saga_releases_the_hold(
     system.ctx.requests.transition = withdraw_first
     response = await _approve(system, people, request, expert)
     system.ctx.requests.transition = original
-    assert response.json()["status"] == "failed"
+    assert response.status_code == 409, response.text
+    assert response.json()["type"] == "urn:mnr:problem:request-not-in-review"
+    assert response.json()["match_status"] == "failed"
     assert await _live_bookings(system, people, expert["id"]) == []
     assert await _request_status(system, people, request["id"]) == "withdrawn"
 

@@ -45,17 +45,23 @@ ALLOWED = {
     ("fulfilled", "close"): "closed",
 }
 
-# Who may take which action (issue 4): the office submits and withdraws; PD and admin may do
-# everything; the matching service (requests:write) matches, fulfils and reopens.
+# Who may take which action (issues 4 and 9): the office submits and withdraws; only the
+# matching service (requests:write) matches, fulfils and reopens — PD and admin do that through
+# matching's approve and cancel, so a status never moves without its hold — and PD and admin
+# take every other action.
+MATCHING_ACTIONS = {"match", "fulfil", "reopen"}
 MAY = {
     "office": {"submit", "withdraw"},
-    "pd": set(ACTIONS),
-    "admin": set(ACTIONS),
-    "matching": {"match", "fulfil", "reopen"},
+    "pd": set(ACTIONS) - MATCHING_ACTIONS,
+    "admin": set(ACTIONS) - MATCHING_ACTIONS,
+    "matching": MATCHING_ACTIONS,
     "integrator": set(),
     "expert": set(),
     "outsider": set(),
 }
+# Who the tests ask to take an action when the caller is not the point: PD, or matching.
+BY = {action: "matching" if action in MATCHING_ACTIONS else "pd" for action in ACTIONS}
+SUB = {"pd": "pd-1", "matching": "matching-service"}
 # A status each action is allowed from, to test roles where only the role can be the reason.
 FROM = {
     "submit": "draft",
@@ -101,7 +107,7 @@ async def test_every_action_from_each_status_applies_with_history_or_is_409_writ
         target = ALLOWED.get((status, action))
         request = await request_in(status) if target else await _current(requests_api, shared["id"], pd)
         history_before = await _history(requests_api, request["id"], pd)
-        response = await transition(request["id"], action, note="because")
+        response = await transition(request["id"], action, caller=BY[action], note="because")
         after = await _current(requests_api, request["id"], pd)
         history_after = await _history(requests_api, request["id"], pd)
         outcome: Json = {
@@ -129,7 +135,7 @@ async def test_every_action_from_each_status_applies_with_history_or_is_409_writ
                 "code": 200,
                 "status": target,
                 "version_step": 1,
-                "new_history": [("transition", action, status, target, "pd-1", "because")],
+                "new_history": [("transition", action, status, target, SUB[BY[action]], "because")],
                 "etag_is_new_version": True,
             }
         else:
@@ -226,6 +232,29 @@ async def test_reject_records_the_reason_in_history(
     assert last["actor_role"] == "programme_division"
 
 
+@pytest.mark.parametrize(
+    ("caller", "action", "start"),
+    [(caller, action, FROM[action]) for caller in ("pd", "admin") for action in sorted(MATCHING_ACTIONS)],
+)
+async def test_pd_and_admin_may_not_match_fulfil_or_reopen_a_request(
+    caller: str,
+    action: str,
+    start: str,
+    requests_api: httpx.AsyncClient,
+    callers: dict[str, dict[str, str]],
+    request_in: Any,
+    transition: Any,
+    problem: Problem,
+) -> None:
+    request = await request_in(start)
+
+    body = problem(await transition(request["id"], action, caller=caller), 403)
+
+    assert (body["type"], body["action"]) == ("urn:mnr:problem:action-forbidden", action)
+    after = await _current(requests_api, request["id"], callers["pd"])
+    assert (after["status"], after["version"]) == (start, request["version"])
+
+
 async def test_matching_service_matches_and_reopens_as_a_service_actor(
     requests_api: httpx.AsyncClient, callers: dict[str, dict[str, str]], request_in: Any, transition: Any
 ) -> None:
@@ -291,7 +320,9 @@ async def test_racing_transitions_apply_exactly_once(
 ) -> None:
     request = await request_in(status)
     before = len(await _history(requests_api, request["id"], callers["pd"]))
-    responses = await asyncio.gather(*(transition(request["id"], action) for action in actions))
+    responses = await asyncio.gather(
+        *(transition(request["id"], action, caller=BY[action]) for action in actions)
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] + [409] * (len(actions) - 1)
     winner = next(r.json() for r in responses if r.status_code == 200)

@@ -122,7 +122,10 @@ async def test_erasure_emits_a_delete_and_removes_personal_data(
     assert response.status_code == 204
     last = (await _feed(roster, matching))[-1]
     assert (last["expert_id"], last["kind"], last["expert"]) == (eid, "delete", None)
-    assert (await roster.get(f"/v1/experts/{eid}", headers=pd)).status_code == 404
+    tombstone = await roster.get(f"/v1/experts/{eid}", headers=pd)
+    assert tombstone.status_code == 200
+    assert tombstone.json()["erased"] is True
+    assert tombstone.json()["full_name"] is None
     listed = (await roster.get("/v1/experts", headers=pd)).json()["items"]
     assert eid not in {e["id"] for e in listed}
     # The tombstone keeps bookings consistent: the booking is still there, by id.

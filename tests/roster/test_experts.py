@@ -166,7 +166,8 @@ async def test_vetting_moves(
         assert response.json()["status_reason"] == "Vetting panel decision."
     else:
         assert response.status_code == 409
-        assert response.json()["status"] == start
+        assert response.json()["status"] == 409  # a problem's `status` is the HTTP status (RFC 9457)
+        assert response.json()["current_status"] == start
         assert target not in response.json()["allowed"]
 
 

@@ -59,6 +59,7 @@ class ReferenceExpert:
     regions: frozenset[str]  # of the countries worked in, and any the roster lists
     home_regions: frozenset[str]  # of residence and nationalities
     nationalities: frozenset[str]
+    vetted_until: date | None  # last day the safeguarding check is valid; None without one
     busy: tuple[tuple[date, date], ...]  # unavailability
     bookings: tuple[tuple[date, date, str, bool], ...]  # (start, end, request id, confirmed)
 
@@ -90,6 +91,7 @@ class ReferenceExpert:
             regions=frozenset(r for r in [*map(region_of, countries), *(p.get("regions") or ())] if r),
             home_regions=frozenset(r for r in map(region_of, homes) if r),
             nationalities=frozenset(p.get("nationalities") or ()),
+            vetted_until=as_date(p["vetting_valid_until"]) if p.get("vetting_valid_until") else None,
             busy=tuple((as_date(u["start"]), as_date(u["end"])) for u in p.get("unavailability") or ()),
             bookings=tuple(
                 (
@@ -122,7 +124,7 @@ def reference_rank(
     excluded = dict.fromkeys(REASONS, 0)
     scored: list[tuple[float, int, int, RankedExpert]] = []
     for expert in experts:
-        reason, free = _reference_reason(expert, request, workdays)
+        reason, free = _reference_reason(expert, request, workdays, as_of)
         if reason is not None:
             excluded[reason] += 1
             continue
@@ -197,11 +199,13 @@ def reference_rank(
 
 
 def _reference_reason(
-    expert: ReferenceExpert, request: RankRequest, workdays: list[date]
+    expert: ReferenceExpert, request: RankRequest, workdays: list[date], as_of: date
 ) -> tuple[str | None, int]:
     """The first filter the expert fails (None if none), and their free days once known (else 0)."""
     if expert.status != "active":
         return "not_active", 0
+    if expert.vetted_until is None or expert.vetted_until < as_of:
+        return "vetting_expired", 0
     for need in request.capabilities:
         if need.required and expert.capabilities.get(need.capability, 0) < need.min_level:
             return "missing_required_capability", 0

@@ -19,6 +19,8 @@ import numpy as np
 from mnr_shared.reference import regions
 
 SYNTHETIC_TODAY: Final = date(2027, 1, 4)  # a Monday; generators place calendars around it
+# Far enough ahead that a single test record never meets the expiry of its safeguarding check.
+VETTED_UNTIL: Final = date(2036, 12, 31)
 CEFR: Final = ("A1", "A2", "B1", "B2", "C1", "C2")
 
 # Share of the roster living in each UNICEF region (requests follow the same mix).
@@ -175,6 +177,8 @@ def expert_projections(
                     for k, (variants, level) in enumerate(zip(spellings, languages.values(), strict=True))
                 ],
                 "years_experience": years[i],
+                # Checks run out over the next two years; about one in twenty has already.
+                "vetting_valid_until": (today + timedelta(days=(ri[9] >> 8) % 760 - 30)).isoformat(),
                 "unavailability": _unavailability(rng, today) if ui[6] < 0.25 else [],
                 "bookings": _bookings(rng, today, unheld) if ui[7] < 0.1 else [],
                 "version": 1,
@@ -306,6 +310,7 @@ def projection(number: int = 1, **overrides: Any) -> dict[str, Any]:
         "capabilities": [{"capability": 1, "level": 3}],
         "languages": [{"tag": "en", "level": "C1"}],
         "years_experience": 10,
+        "vetting_valid_until": VETTED_UNTIL.isoformat(),
         "unavailability": [],
         "bookings": [],
         "version": 1,

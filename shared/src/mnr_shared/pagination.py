@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from mnr_shared.bounds import INT64_MAX
 from mnr_shared.problems import UnprocessableContent
 
 DEFAULT_LIMIT = 50
@@ -59,8 +60,24 @@ def invalid_cursor() -> UnprocessableContent:
     )
 
 
+def decode_int_cursor(cursor: str) -> int:
+    """The integer key (an id or sequence number) of a cursor made by `encode_cursor(key)`: an int
+    in [0, 2**63 - 1]. Anything else, a bool or a number past a BIGINT included, is 422."""
+    (value,) = decode_cursor(cursor, arity=1)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
+        raise invalid_cursor()
+    return value
+
+
+def after_key(ident: SQLCoreOperations[int | None], key: int) -> ColumnElement[bool]:
+    """`ident > key`, with `key` sent as a BIGINT: a key past the column's own range (an INTEGER
+    column on PostgreSQL) then finds nothing instead of failing the query."""
+    return ident > cast(key, BigInteger)
+
+
 def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) sort key of a cursor made by `keyset_page`; anything else is 422."""
+    """The (created_at, id) sort key of a cursor made by `keyset_page`, its time in UTC; anything
+    else (a time without a zone, or one that cannot be expressed in UTC) is 422."""
     at, key = decode_cursor(cursor, arity=2)
     try:
         when, after_id = datetime.fromisoformat(str(at)), uuid.UUID(str(key))
@@ -68,6 +85,10 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise invalid_cursor() from exc
     if when.tzinfo is None:  # ours always carry the zone; comparing a naive one would fail
         raise invalid_cursor()
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+14:00 is in the year 0 in UTC
+        raise invalid_cursor() from exc
     return when, after_id
 
 

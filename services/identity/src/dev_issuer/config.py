@@ -17,6 +17,10 @@ class ClientConfig(BaseModel):
 def _default_clients() -> dict[str, ClientConfig]:
     # Dev-only credentials; the services' own defaults match them so `make run` needs no setup.
     # Production never runs this issuer: a real OIDC provider holds the clients there.
+    # README "Scopes" lists what each scope grants and who holds it. `roster:pii` (email, phone,
+    # daily rate, gender, vetting) goes to no dev client: matching needs only what `roster:read`
+    # shows (names, nationalities and residence for its nationality preference and region
+    # score), and the integrator only the public shape. A notifier would hold it.
     return {
         "roster-service": ClientConfig(secret="dev-secret-roster-service", scopes=["requests:read"]),
         "requests-service": ClientConfig(secret="dev-secret-requests-service", scopes=["roster:read"]),

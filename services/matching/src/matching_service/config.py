@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/matching.db"
     audience: str = "matching"
     client_id: str = "matching-service"
+    # The dev placeholder serves only with AUTH_DEV_MODE: outside it create_app refuses to start
+    # until MATCHING_CLIENT_SECRET is set to a real secret.
     client_secret: str = Field(default="dev-secret-matching-service", min_length=8)
     log_level: str = "info"
     roster_url: str = "http://127.0.0.1:8001"
@@ -29,6 +31,13 @@ class Settings(BaseSettings):
     # A hold whose answer was lost is only released after this long, so that a request still in
     # flight cannot land after the release and leave an orphan hold.
     compensation_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # The reconciler compares matches, roster bookings and request statuses this often, repairs
+    # what it can and reports the rest (`GET /v1/admin/inconsistencies`).
+    reconcile_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Matches that came to rest this recently are checked against their booking on every pass.
+    reconcile_lookback_hours: float = Field(default=24.0, gt=0, le=2160)
+    # A saga step that has failed this many times in a row is reported as stuck.
+    stuck_step_attempts: int = Field(default=5, ge=1, le=1000)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     upstream_retries: int = Field(default=2, ge=0, le=10)

@@ -6,7 +6,8 @@ are reduced to their base subtag (`base_language`), CEFR levels to ranks 1–6 (
 countries to bits of a 256-bit set and UNICEF regions to bits of a `uint8` mask, and UUIDs to
 their canonical lower-case form (`canonical_id`). Busy days of calendars are counted on those
 encodings (`busy_days` for every expert at once, `calendar_busy_days` for one), and
-`encode_projection` turns one roster feed projection into the values of the index's columns.
+`encode_projection` turns one roster feed projection into the values of the index's columns
+(the vetting expiry `vetting_valid_until` as a day number, `NOT_VETTED` when there is none).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CAPABILITY_COLUMNS: Final = 22  # column = capability number 1–21; column 0 st
 MODALITY_CODES: Final = {"remote": 0b01, "in_country": 0b10, "either": 0b11}
 CEFR_LEVELS: Final = ("A1", "A2", "B1", "B2", "C1", "C2")  # rank = position + 1
 COUNTRY_BYTES: Final = 32  # a 256-bit set over the ISO3 vocabulary (ISO 3166-1 plus XKX)
+NOT_VETTED: Final = -(2**31)  # the `vetting_valid_until` day number of an expert with no valid check
 
 _CEFR_RANK: Final = {level: rank for rank, level in enumerate(CEFR_LEVELS, start=1)}
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
@@ -277,6 +279,7 @@ class EncodedExpert:
     nationality: int
     experience_regions: int
     home_regions: int
+    vetted_until: int  # day number of `vetting_valid_until`, NOT_VETTED without one
     calendar: Calendar
     busy: list[tuple[int, int]]
 
@@ -287,6 +290,7 @@ def encode_projection(
     """One feed projection (expert `key`, UUID value `id_int`) as column values.
 
     `key_of_request` gives the integer key under which the index files a booking's request id.
+    A projection without `vetting_valid_until` (or with null) has no valid safeguarding check.
     Raises ValueError (or KeyError) on a malformed projection.
     """
     if p["id"] != key and parse_id(p["id"])[0] != key:
@@ -332,6 +336,7 @@ def encode_projection(
         )
         calendar = Calendar(unavailability, bookings)
         busy = merge_spans([*unavailability, *((b.start, b.end) for b in bookings)])
+    vetted = p.get("vetting_valid_until")
     return EncodedExpert(
         key,
         id_int,
@@ -344,6 +349,7 @@ def encode_projection(
         nationality,
         experience_regions,
         home_regions,
+        _day(vetted) if vetted else NOT_VETTED,
         calendar,
         busy,
     )

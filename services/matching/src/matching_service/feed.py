@@ -1,11 +1,19 @@
-"""Keeps the in-memory expert index current by following the roster's change feed."""
+"""Keeps the in-memory expert index current by following the roster's change feed.
+
+A `delete` on the feed is an erased expert: their name leaves the stored matches (committed
+first, so a failure leaves the index behind and the page is read again) and then the index.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from matching_service import matches
 from matching_service.clients.upstream import RosterClient, UpstreamUnavailable
 from matching_service.index import ExpertIndex
 
@@ -16,10 +24,17 @@ class IndexFollower:
     """Loads every expert at start-up (paged), then polls for changes and applies them."""
 
     def __init__(
-        self, *, roster: RosterClient, index: ExpertIndex, interval_seconds: float, page_size: int = 1000
+        self,
+        *,
+        roster: RosterClient,
+        index: ExpertIndex,
+        interval_seconds: float,
+        page_size: int = 1000,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.roster = roster
         self.index = index
+        self.sessions = sessions
         self.interval = interval_seconds
         self.page_size = page_size
         self.loaded = asyncio.Event()
@@ -37,6 +52,14 @@ class IndexFollower:
             while True:
                 page = await self.roster.changes(after=self.index.seq, limit=self.page_size)
                 items = page["items"]
+                erased = [
+                    uuid.UUID(str(item["expert_id"]))
+                    for item in items
+                    if item["kind"] == "delete" and int(item["seq"]) > self.index.seq
+                ]
+                if erased and self.sessions is not None:
+                    async with self.sessions() as session:
+                        await matches.erase_expert_names(session=session, expert_ids=erased)
                 if items:
                     self.index.apply(items)
                     applied += len(items)

@@ -21,7 +21,8 @@ large index adds next to nothing for the garbage collector to walk):
 
 Values are encoded by `matching_service.encoding` (days are integers counted from 1970-01-01,
 `day_number`). The feed is applied in `seq` order; items at or below the index's `seq` are
-ignored, so re-reading an overlapping page is harmless.
+ignored, so re-reading an overlapping page is harmless. A `delete` (an erased expert) removes
+the row with its name: nothing of the expert stays in the index.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from numpy.typing import NDArray
 from matching_service.encoding import (
     CAPABILITY_COLUMNS,
     COUNTRY_BYTES,
+    NOT_VETTED,
     Booking,
     Calendar,
     EncodedExpert,
@@ -113,6 +115,7 @@ class ExpertIndex:
         self._nationality = np.zeros((COUNTRY_BYTES, 0), np.uint8)
         self._experience_regions = np.zeros(0, np.uint8)
         self._home_regions = np.zeros(0, np.uint8)
+        self._vetted_until = np.full(0, NOT_VETTED, np.int32)
         self._id_hi = np.zeros(0, np.uint64)
         self._id_lo = np.zeros(0, np.uint64)
         self._busy = _Intervals(
@@ -156,6 +159,7 @@ class ExpertIndex:
             self._nationality,
             self._experience_regions,
             self._home_regions,
+            self._vetted_until,
             self._id_hi,
             self._id_lo,
         )
@@ -266,6 +270,11 @@ class ExpertIndex:
     def home_regions(self) -> NDArray[np.uint8]:
         """Region mask of the expert's residence and nationalities."""
         return self._home_regions[: self._n]
+
+    @property
+    def vetted_until(self) -> NDArray[np.int32]:
+        """Day number of the last day each expert's safeguarding check is valid (`NOT_VETTED`: none)."""
+        return self._vetted_until[: self._n]
 
     @property
     def id_hi(self) -> NDArray[np.uint64]:
@@ -415,6 +424,7 @@ class ExpertIndex:
         self._nationality[:, rows] = country_bitsets(p.nationality for p in parsed).T
         self._experience_regions[rows] = [p.experience_regions for p in parsed]
         self._home_regions[rows] = [p.home_regions for p in parsed]
+        self._vetted_until[rows] = [p.vetted_until for p in parsed]
         self._id_hi[rows] = np.array([p.id_int >> 64 for p in parsed], np.uint64)
         self._id_lo[rows] = np.array([p.id_int & 0xFFFF_FFFF_FFFF_FFFF for p in parsed], np.uint64)
         # Languages: clear the rows, then set each (row, base language) once at its best level.
@@ -472,6 +482,7 @@ class ExpertIndex:
             self._nationality,
             self._experience_regions,
             self._home_regions,
+            self._vetted_until,
             self._id_hi,
             self._id_lo,
         )
@@ -490,6 +501,7 @@ class ExpertIndex:
             self._nationality,
             self._experience_regions,
             self._home_regions,
+            self._vetted_until,
             self._id_hi,
             self._id_lo,
         ) = (_resized(column, capacity, self._n) for column in self._row_columns())

@@ -15,9 +15,11 @@ from matching_service.clients.upstream import RequestsClient, RosterClient
 from matching_service.config import Settings, get_settings
 from matching_service.feed import IndexFollower
 from matching_service.index import ExpertIndex
+from matching_service.metrics import MatchingMetrics
+from matching_service.reconciler import Reconciler
 from matching_service.saga import Saga
 from mnr_shared.app import build_app, service_runtime
-from mnr_shared.auth import AuthSettings
+from mnr_shared.auth import AuthSettings, refuse_placeholder_secrets
 from mnr_shared.http import build_client
 from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
 
@@ -37,9 +39,12 @@ def create_app(
     background: bool = True,
 ) -> FastAPI:
     """Build the app; `transport` routes outbound HTTP in-process for tests, and
-    `background=False` leaves feed polling and recovery to explicit calls (tests drive them)."""
+    `background=False` leaves feed polling, recovery and reconciliation to explicit calls (tests
+    drive them)."""
     settings = settings or get_settings()
     auth = auth or AuthSettings()
+    # Outside AUTH_DEV_MODE, a missing or dev-secret-… client secret stops the service here.
+    refuse_placeholder_secrets(dev_mode=auth.dev_mode, MATCHING_CLIENT_SECRET=settings.client_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,9 +73,27 @@ def create_app(
             roster, requests = RosterClient(roster_http), RequestsClient(requests_http)
             index = ExpertIndex()
             follower = IndexFollower(
-                roster=roster, index=index, interval_seconds=settings.poll_interval_seconds
+                roster=roster,
+                index=index,
+                interval_seconds=settings.poll_interval_seconds,
+                sessions=app.state.sessionmaker,
             )
-            saga = Saga(sessions=app.state.sessionmaker, roster=roster, requests=requests, settings=settings)
+            metrics: MatchingMetrics = app.state.matching_metrics
+            saga = Saga(
+                sessions=app.state.sessionmaker,
+                roster=roster,
+                requests=requests,
+                settings=settings,
+                metrics=metrics,
+            )
+            reconciler = Reconciler(
+                sessions=app.state.sessionmaker,
+                roster=roster,
+                requests=requests,
+                saga=saga,
+                settings=settings,
+                metrics=metrics,
+            )
             app.state.ctx = service.Context(
                 settings=settings,
                 sessions=app.state.sessionmaker,
@@ -79,6 +102,7 @@ def create_app(
                 index=index,
                 follower=follower,
                 saga=saga,
+                reconciler=reconciler,
             )
             async with app.state.sessionmaker() as session:
                 await service.ensure_policy(session=session)
@@ -93,9 +117,8 @@ def create_app(
             app.state.readiness_checks["index"] = index_loaded
             app.state.readiness_checks["roster"] = lambda: upstream_up(roster_http)
             app.state.readiness_checks["requests"] = lambda: upstream_up(requests_http)
-            tasks = (
-                [asyncio.create_task(follower.run()), asyncio.create_task(saga.run())] if background else []
-            )
+            loops = (follower.run(), saga.run(), reconciler.run()) if background else ()
+            tasks = [asyncio.create_task(loop) for loop in loops]
             try:
                 yield
             finally:
@@ -115,5 +138,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The saga's and reconciler's metrics, on the app's registry (`/metrics`), made once per app.
+    app.state.matching_metrics = MatchingMetrics(app.state.metrics.registry)
     app.include_router(router.router)
     return app

@@ -7,19 +7,21 @@ the match's `version` and `updated_at`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from matching_service.db import idempotency_keys
 from matching_service.errors import Conflict, NotFound
-from matching_service.models import Match, MatchStatus, Step
-from mnr_shared.auth import Principal
+from matching_service.models import LIVE_STATUSES, Match, MatchStatus, Step
+from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
 from mnr_shared.pagination import keyset_page
 
@@ -63,6 +65,28 @@ async def update(*, session: AsyncSession, match_id: uuid.UUID, changes: Mapping
     return current
 
 
+def _visible(match: Match | None, *, by: Principal, expert_only: bool) -> Match:
+    """The match if the caller may answer it (the expert named, by role) or cancel it (PD);
+    NotFound otherwise: another expert's offer is not theirs to see."""
+    if match is None or (
+        expert_only and (not by.has_role(Role.EXPERT.value) or by.expert_id != match.expert_id)
+    ):
+        raise NotFound("No such match.")
+    return match
+
+
+async def load_visible(
+    *, session: AsyncSession, match_id: uuid.UUID, by: Principal, expert_only: bool
+) -> Match:
+    """One match the caller may answer or cancel; NotFound otherwise."""
+    return _visible(await session.get(Match, match_id), by=by, expert_only=expert_only)
+
+
+def is_open_offer(match: Match) -> bool:
+    """An offer waiting for its answer, with no step under way."""
+    return match.status == MatchStatus.OFFERED and match.step is None
+
+
 async def begin_answer(
     *,
     session: AsyncSession,
@@ -78,12 +102,8 @@ async def begin_answer(
     NotFound when there is no such match or, with `expert_only`, it names another expert;
     Conflict unless the match is an offer with no step under way.
     """
-    match = await session.get(Match, match_id, with_for_update=True)
-    if match is None:
-        raise NotFound("No such match.")
-    if expert_only and by.expert_id != match.expert_id:
-        raise NotFound("No such match.")  # another expert's offer is not theirs to see
-    if match.status != MatchStatus.OFFERED or match.step is not None:
+    match = _visible(await session.get(Match, match_id, with_for_update=True), by=by, expert_only=expert_only)
+    if not is_open_offer(match):
         raise Conflict(
             f"This match is {match.status.value}"
             f"{' with a step under way' if match.step else ''}; only an open offer can "
@@ -106,12 +126,19 @@ async def open_offers(*, session: AsyncSession) -> Sequence[Match]:
     ).all()
 
 
-async def cancel_open_offer(*, session: AsyncSession, match_id: uuid.UUID, reason: str) -> bool:
-    """Start releasing an offer that is still open (its row locked); False if it no longer is."""
+async def cancel_open_offer(
+    *,
+    session: AsyncSession,
+    match_id: uuid.UUID,
+    reason: str,
+    target: MatchStatus = MatchStatus.CANCELLED,
+) -> bool:
+    """Start releasing an offer that is still open (its row locked) towards `target`; False if
+    it no longer is."""
     current = await session.get(Match, match_id, with_for_update=True)
     if current is None or current.status != MatchStatus.OFFERED or current.step is not None:
         return False
-    current.step, current.target_status = Step.RELEASE, MatchStatus.CANCELLED
+    current.step, current.target_status = Step.RELEASE, target
     current.reason = reason
     _touch(current)
     await session.commit()
@@ -149,6 +176,44 @@ async def due(*, session: AsyncSession, now: datetime) -> Sequence[uuid.UUID]:
     ).all()
 
 
+async def at_rest_to_check(*, session: AsyncSession, settled_since: datetime) -> Sequence[Match]:
+    """Matches with no step under way that the reconciler compares with roster: every open
+    offer, and every match that came to rest since `settled_since`."""
+    return (
+        await session.scalars(
+            select(Match).where(
+                col(Match.step).is_(None),
+                or_(col(Match.status) == MatchStatus.OFFERED, col(Match.updated_at) >= settled_since),
+            )
+        )
+    ).all()
+
+
+async def live_by_request(
+    *, session: AsyncSession, request_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Match]:
+    """The live match (pending, offered or accepted) of each of these requests that has one."""
+    if not request_ids:
+        return {}
+    rows = (
+        await session.scalars(
+            select(Match).where(
+                col(Match.request_id).in_(list(request_ids)), col(Match.status).in_(LIVE_STATUSES)
+            )
+        )
+    ).all()
+    return {row.request_id: row for row in rows}
+
+
+async def stuck(*, session: AsyncSession, min_attempts: int) -> Sequence[Match]:
+    """Matches whose step has failed at least `min_attempts` times in a row."""
+    return (
+        await session.scalars(
+            select(Match).where(col(Match.step).is_not(None), col(Match.attempts) >= min_attempts)
+        )
+    ).all()
+
+
 async def page(
     *,
     session: AsyncSession,
@@ -175,3 +240,45 @@ async def page(
         cursor=cursor,
         newest_first=True,
     )
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+ERASED = "[erased]"
+
+
+def _redact(text: str | None, names: set[str]) -> str | None:
+    for name in names:
+        if text:
+            text = re.sub(re.escape(name), ERASED, text, flags=re.IGNORECASE)
+    return text
+
+
+async def erase_expert_names(*, session: AsyncSession, expert_ids: Sequence[uuid.UUID]) -> int:
+    """Forget the names of erased experts (the roster feed's `delete`) in their matches — the
+    `expert_name`, the breakdown's `full_name`, the name wherever a note or reason quotes it —
+    and drop the approval replies kept for `Idempotency-Key` repeats that show them; commits.
+    Returns how many matches changed: 0 when already done, so a replayed feed repeats it safely."""
+    if not expert_ids:
+        return 0
+    rows = (await session.scalars(select(Match).where(col(Match.expert_id).in_(list(expert_ids))))).all()
+    changed = 0
+    for match in rows:
+        named = (match.expert_name, match.breakdown.get("full_name"))
+        if named == (None, None):
+            continue
+        names = {name for name in named if isinstance(name, str) and name}
+        match.expert_name = None
+        match.breakdown = {**match.breakdown, "full_name": None}  # a new dict: JSON tracks assignment
+        match.note = _redact(match.note, names)
+        match.reason = _redact(match.reason, names)
+        _touch(match)
+        changed += 1
+    if rows:
+        experts = {str(m.expert_id) for m in rows}
+        mentioned = or_(*(cast(idempotency_keys.c.response_body, String).contains(e) for e in experts))
+        await session.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.scope.startswith("approve-match:"), mentioned)
+        )
+    await session.commit()
+    return changed

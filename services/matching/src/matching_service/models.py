@@ -17,6 +17,9 @@ from mnr_shared.db import UTCDateTime, string_enum, utcnow
 __all__ = [
     "LIVE_STATUSES",
     "Base",
+    "Inconsistency",
+    "InconsistencyKind",
+    "InconsistencyStatus",
     "Match",
     "MatchStatus",
     "PolicyVersion",
@@ -109,3 +112,61 @@ class PolicyVersion(Base, table=True):
     availability: float
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class InconsistencyKind(StrEnum):
+    """What the reconciler found out of step between matches, bookings and requests."""
+
+    ORPHAN_HOLD = "orphan_hold"  # a live booking whose match is not live: released
+    OFFER_HOLD_LOST = "offer_hold_lost"  # an open offer whose hold is gone: offer cancelled
+    MATCHED_NO_MATCH = "matched_no_match"  # a `matched` request without a live match: reopened
+    FULFILLED_NO_MATCH = "fulfilled_no_match"  # a `fulfilled` request without an accepted match
+    ACCEPTED_NO_BOOKING = "accepted_no_booking"  # an accepted match whose booking is not confirmed
+    CONFIRMED_ABANDONED = "confirmed_abandoned"  # confirmed for a withdrawn/cancelled/rejected request
+    STUCK_STEP = "stuck_step"  # a saga step that keeps failing
+
+
+class InconsistencyStatus(StrEnum):
+    OPEN = "open"  # seen at the last pass and not repaired: someone must look
+    REPAIRED = "repaired"  # the reconciler repaired it
+    RESOLVED = "resolved"  # no longer seen (the saga or a person set it right)
+
+
+OPEN_INCONSISTENCY = "status = 'open'"
+
+
+class Inconsistency(Base, table=True):
+    """One finding of the reconciler; an open one is updated, not repeated, while it lasts."""
+
+    __tablename__ = "inconsistencies"
+    __table_args__ = (
+        # One open finding per kind and subject, even with several replicas reconciling.
+        Index(
+            "uq_inconsistencies_open_subject",
+            "kind",
+            "subject",
+            unique=True,
+            sqlite_where=sa.text(OPEN_INCONSISTENCY),
+            postgresql_where=sa.text(OPEN_INCONSISTENCY),
+        ),
+        Index("ix_inconsistencies_created_at_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: InconsistencyKind = Field(
+        sa_column=Column(string_enum(InconsistencyKind, "inconsistency_kind"), nullable=False)
+    )
+    status: InconsistencyStatus = Field(
+        sa_column=Column(string_enum(InconsistencyStatus, "inconsistency_status"), nullable=False, index=True)
+    )
+    # The id of what is out of step (a booking, a match or a request, by kind).
+    subject: str = Field(max_length=36)
+    match_id: uuid.UUID | None = None
+    request_id: uuid.UUID | None = None
+    booking_id: uuid.UUID | None = None
+    expert_id: uuid.UUID | None = None
+    detail: str = Field(max_length=500)
+    repair: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

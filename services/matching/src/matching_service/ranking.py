@@ -27,6 +27,7 @@ from matching_service.encoding import (
     country_bits,
     day_number,
 )
+from mnr_shared.bounds import check_date
 from mnr_shared.reference import normalize_language
 
 COMPONENTS: Final = ("expertise", "language", "region", "availability")
@@ -159,6 +160,11 @@ class RankRequest:
             raise ValueError(f"unknown modality {self.modality!r}")
         if self.nationality_preference not in NATIONALITY_PREFERENCES:
             raise ValueError(f"unknown nationality_preference {self.nationality_preference!r}")
+        for name in ("start_date", "end_date"):
+            try:
+                check_date(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name} {exc}") from exc
         if self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         if self.effort_days < 1:

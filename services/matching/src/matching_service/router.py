@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from matching_service import service
-from matching_service.models import MatchStatus
+from matching_service.models import InconsistencyKind, InconsistencyStatus, MatchStatus
 from matching_service.schemas import (
     CancelBody,
     DeclineBody,
+    InconsistencyRead,
     MatchCreate,
     MatchRead,
     PolicyRead,
@@ -32,7 +33,7 @@ from mnr_shared.api import (
 from mnr_shared.auth import Principal, Role, require_roles
 from mnr_shared.problems import problem_responses
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 
 PD, ADMIN, EXPERT, OFFICE = (
     Role.PROGRAMME_DIVISION.value,
@@ -80,7 +81,7 @@ async def request_candidates(
     "/search",
     tags=["ranking"],
     summary="What-if ranking for an unsaved request",
-    responses=problem_responses(422, 503),
+    responses=problem_responses(400, 413, 503),
 )
 async def search(body: SearchBody, _: Programme, ctx: ContextDep, limit: ShortlistLimit = 20) -> Ranking:
     """PD and admin: the same ranking for a request body that is not saved anywhere."""
@@ -102,7 +103,7 @@ async def get_policy(_: Programme, session: SessionDep, response: Response) -> P
     "/policy",
     tags=["policy"],
     summary="Change the scoring weights (new version)",
-    responses={**etag_header(200, "The new policy version"), **problem_responses(409, 412, 422, 428)},
+    responses={**etag_header(200, "The new policy version"), **problem_responses(400, 409, 412, 413, 428)},
 )
 async def put_policy(
     weights: Weights, who: Admin, session: SessionDep, response: Response, if_match: IfMatch = None
@@ -126,7 +127,7 @@ async def list_policy_versions(_: Programme, session: SessionDep) -> Page[Policy
     summary="Approve a match (runs the approval saga)",
     responses={
         202: {"model": MatchRead, "description": "Held; the request update is still under way"},
-        **problem_responses(404, 409, 422, 503),
+        **problem_responses(400, 404, 409, 413, 503),
     },
 )
 async def approve_match(
@@ -146,7 +147,7 @@ async def approve_match(
     return respond(response, approved, location=f"/v1/matches/{approved.item.id}")
 
 
-@router.get("/matches", tags=["matches"], summary="List matches", responses=problem_responses(422))
+@router.get("/matches", tags=["matches"], summary="List matches")
 async def list_matches(
     who: MatchLister,
     ctx: ContextDep,
@@ -181,10 +182,13 @@ async def get_match(match_id: uuid.UUID, who: MatchReader, ctx: ContextDep, sess
     "/matches/{match_id}/accept",
     tags=["matches"],
     summary="Accept an offer (expert)",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 503),
 )
 async def accept_match(match_id: uuid.UUID, who: Expert, ctx: ContextDep) -> MatchRead:
-    """The expert named: confirms the booking and marks the request `fulfilled`."""
+    """The expert named: confirms the booking and marks the request `fulfilled`. 409
+    `request-not-open` when the request has ended (the dates are released), 409
+    `confirmation-refused` when roster no longer holds the dates (the request goes back to
+    review), 409 `match-not-open` unless the match is an open offer."""
     return await service.accept(ctx=ctx, by=who, match_id=match_id)
 
 
@@ -192,10 +196,11 @@ async def accept_match(match_id: uuid.UUID, who: Expert, ctx: ContextDep) -> Mat
     "/matches/{match_id}/decline",
     tags=["matches"],
     summary="Decline an offer (expert)",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(400, 404, 409, 413, 503),
 )
 async def decline_match(match_id: uuid.UUID, body: DeclineBody, who: Expert, ctx: ContextDep) -> MatchRead:
-    """The expert named: releases the hold and returns the request to `in_review`."""
+    """The expert named: releases the hold and returns the request to `in_review`; 409
+    `request-not-open` when the request has ended (the dates are released all the same)."""
     return await service.decline(ctx=ctx, by=who, match_id=match_id, reason=body.reason)
 
 
@@ -203,10 +208,29 @@ async def decline_match(match_id: uuid.UUID, body: DeclineBody, who: Expert, ctx
     "/matches/{match_id}/cancel",
     tags=["matches"],
     summary="Cancel an offer (PD)",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(400, 404, 409, 413, 503),
 )
 async def cancel_match(
     match_id: uuid.UUID, who: Programme, ctx: ContextDep, body: Annotated[CancelBody | None, Body()] = None
 ) -> MatchRead:
-    """PD and admin: releases the hold and returns the request to `in_review`."""
+    """PD and admin: releases the hold and returns the request to `in_review`; 409
+    `request-not-open` when the request has ended (the dates are released all the same)."""
     return await service.cancel(ctx=ctx, by=who, match_id=match_id, reason=body.reason if body else None)
+
+
+@router.get("/admin/inconsistencies", tags=["admin"], summary="What the reconciler found")
+async def list_inconsistencies(
+    _: Admin,
+    session: SessionDep,
+    status: Annotated[list[InconsistencyStatus], Query()] = [],  # noqa: B006
+    kind: Annotated[list[InconsistencyKind], Query()] = [],  # noqa: B006
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[InconsistencyRead]:
+    """Admin. The reconciler's findings between matches, roster bookings and request statuses,
+    newest first: `open` ones (reported, for a person to act on), `repaired` ones (an orphan
+    hold released, a request left `matched` reopened, an offer whose hold was lost ended) and
+    `resolved` ones (no longer seen). `status` and `kind` may repeat."""
+    return await service.list_inconsistencies(
+        session=session, status=status, kind=kind, limit=limit, cursor=cursor
+    )

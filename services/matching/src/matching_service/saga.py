@@ -3,8 +3,29 @@
 Every step is recorded in the match row before and after it runs, so a crash at any point
 leaves a durable `step` that the recovery worker (run at start-up and periodically) completes
 or compensates. Each step is idempotent: the hold carries the match id as Idempotency-Key, and
-status moves treat "already there" as done. Invariants: never a hold without a live match, never
-a `matched` request without a hold.
+status moves treat "already there" as done. Invariants: never a live booking without a live
+match, never a `matched` request without a live match (nor a `fulfilled` one without an
+accepted match), never a confirmed booking for a withdrawn, cancelled or rejected request.
+
+Every step has one outcome for every upstream answer. A 4xx refuses the step for good and is
+never retried; a 5xx, timeout, 401 or 429 is retried by the worker with backoff; a process
+killed mid-step leaves the durable step, retried at start-up. A refusal means:
+
+- hold: the match failed, nothing held, 409 (an outage while approving: 503, the match failed,
+  and a hold that landed anyway is released after the grace);
+- match_request: unless the request is `matched` already, the hold is released, the match
+  failed, 409 (an outage: 202, the worker finishes);
+- confirm (or no booking to confirm): the hold released, the request reopened, the match
+  failed, 409 `confirmation-refused`;
+- fulfil_request: unless the request is fulfilled already, the booking is released; a request
+  that ended leaves the match cancelled, 409 `request-not-open`; else the request is reopened,
+  the match failed, 409;
+- release: 404 is done; another refusal is left to the reconciler;
+- reopen_request: done (a request no longer `matched` has nothing to reopen; the reconciler
+  checks the rest).
+
+A refusal is never retried; an outage is retried with backoff, logged once with its cause and
+counted (`matching_saga_step_stuck_total`), not logged again on every pass.
 
 The saga orchestrates; it reads and writes the match records through `matches`, one short
 transaction at a time, never held across an upstream call.
@@ -15,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,15 +45,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from matching_service import matches
 from matching_service.clients.models import RequestStatus, UpstreamRequest
 from matching_service.clients.upstream import (
-    HoldConflict,
     RequestsClient,
     RosterClient,
     TransitionRefused,
+    UpstreamRefused,
     UpstreamUnavailable,
 )
 from matching_service.config import Settings
-from matching_service.errors import NotFound, ServiceUnavailable
+from matching_service.errors import ProblemError, ServiceUnavailable
+from matching_service.metrics import MatchingMetrics, refusal_label
 from matching_service.models import Match, MatchStatus, Step
+from matching_service.refusals import (
+    Refusal,
+    SagaRefused,
+    hold_refusal,
+    request_not_open,
+    request_refusal,
+)
 from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
 
@@ -49,15 +79,28 @@ NEXT_STEP: dict[Step, Step | None] = {
 
 
 # A request in one of these states no longer wants the expert it was matched with.
-ABANDONED_REQUEST_STATUSES = frozenset({RequestStatus.WITHDRAWN, RequestStatus.CANCELLED})
+ABANDONED_REQUEST_STATUSES = frozenset(
+    {RequestStatus.WITHDRAWN, RequestStatus.CANCELLED, RequestStatus.REJECTED}
+)
 
 
-class HoldRefused(Exception):
-    """Roster says the expert is not free: the match failed and nothing else changed."""
+class _StepRefused(Exception):
+    """Raised by a step an upstream refused: `changes` put the match on its way to an end."""
 
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail", "conflict"))
-        self.problem = problem
+    def __init__(self, refusal: Refusal, status: int, changes: dict[str, Any]) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+        self.status = status
+        self.changes = changes
+
+
+@dataclass
+class Outcome:
+    """Where `_advance` left a match: at rest, refused (and compensated), or waiting for an upstream."""
+
+    match: Match
+    refusal: Refusal | None = None
+    unavailable: UpstreamUnavailable | None = None
 
 
 class Saga:
@@ -68,12 +111,15 @@ class Saga:
         roster: RosterClient,
         requests: RequestsClient,
         settings: Settings,
+        metrics: MatchingMetrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.roster = roster
         self.requests = requests
         self.settings = settings
+        self.metrics = metrics or MatchingMetrics()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._last_pass_error: str | None = None
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -91,10 +137,11 @@ class Saga:
     ) -> Match:
         """Record the match as pending, hold the window, move the request to `matched`, offer.
 
-        Raises HoldRefused (roster 409: nothing held, match failed), ServiceUnavailable
-        (roster unreachable at the hold: the match failed and any late hold is released by the
-        worker), Conflict (the request already has a live match). An upstream failure after
-        the hold leaves the match pending for the worker; the caller then gets it as pending.
+        Raises SagaRefused (an upstream refused the hold or the request update: whatever was
+        held is released, the match failed), ServiceUnavailable (roster unreachable at the
+        hold: the match failed and any late hold is released by the worker), Conflict (the
+        request already has a live match). An outage after the hold leaves the match pending
+        for the worker; the caller then gets it as pending.
         """
         match = Match(
             request_id=request.id,
@@ -114,42 +161,56 @@ class Saga:
         )
         async with self.sessions() as session:
             await matches.add(session=session, match=match)
-        try:
-            return await self._advance(match.id, synchronous=True)
-        except UpstreamUnavailable as exc:
-            current = await self._load(match.id)
-            if current.status == MatchStatus.FAILED:
-                raise ServiceUnavailable(
-                    "The roster could not be reached to hold the expert's dates; nothing is "
-                    "held. Try again shortly.",
-                    headers={"Retry-After": "5"},
-                ) from exc
-            return current  # held; the request update is pending and the worker will finish it
+        outcome = await self._advance(match.id, synchronous=True)
+        if outcome.refusal is not None:
+            raise SagaRefused(outcome.refusal, outcome.match)
+        if outcome.unavailable is not None and outcome.match.status == MatchStatus.FAILED:
+            raise ServiceUnavailable(
+                "The roster could not be reached to hold the expert's dates; nothing is "
+                "held. Try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from outcome.unavailable
+        return outcome.match  # offered, or held with the request update left to the worker
 
     async def accept(self, *, match_id: uuid.UUID, by: Principal) -> Match:
-        """The expert named accepts: confirm the booking, then the request is `fulfilled`."""
+        """The expert named accepts: confirm the booking, then the request is `fulfilled`.
+        409 `request-not-open` (the dates released) when the request has ended meanwhile."""
+        await self._require_open_request(match_id, by=by, expert_only=True)
         await self._begin(
             match_id, by=by, expert_only=True, step=Step.CONFIRM, target=MatchStatus.ACCEPTED, reason=None
         )
-        return await self._advance_quietly(match_id)
+        return await self._finish(match_id)
 
     async def decline(self, *, match_id: uuid.UUID, by: Principal, reason: str) -> Match:
         """The expert named declines: release the hold, request back to `in_review`."""
+        await self._require_open_request(match_id, by=by, expert_only=True)
         await self._begin(
             match_id, by=by, expert_only=True, step=Step.RELEASE, target=MatchStatus.DECLINED, reason=reason
         )
-        return await self._advance_quietly(match_id)
+        return await self._finish(match_id)
 
     async def cancel(self, *, match_id: uuid.UUID, by: Principal, reason: str | None) -> Match:
         """PD withdraws an offer: release the hold, request back to `in_review`."""
+        await self._require_open_request(match_id, by=by, expert_only=False)
         await self._begin(
             match_id, by=by, expert_only=False, step=Step.RELEASE, target=MatchStatus.CANCELLED, reason=reason
         )
-        return await self._advance_quietly(match_id)
+        return await self._finish(match_id)
+
+    async def cancel_offer(self, *, match_id: uuid.UUID, reason: str, target: MatchStatus) -> bool:
+        """End an offer that is still open (release its hold, reopen its request if it is still
+        `matched`) as `target`; False when it is no longer an open offer. For the reconciler."""
+        async with self._lock(match_id), self.sessions() as session:
+            started = await matches.cancel_open_offer(
+                session=session, match_id=match_id, reason=reason, target=target
+            )
+        if started:
+            await self._advance(match_id, synchronous=False)
+        return started
 
     async def recover(self) -> int:
-        """One pass of the worker: cancel offers whose request was withdrawn or cancelled,
-        expire stale offers, then advance every pending step."""
+        """One pass of the worker: cancel offers whose request ended, expire stale offers, then
+        advance every pending step. Returns how many matches came to rest."""
         await self._reconcile_abandoned_requests()
         now = utcnow()
         ttl = timedelta(days=self.settings.offer_ttl_days)
@@ -159,13 +220,27 @@ class Saga:
         advanced = 0
         for match_id in due:
             try:
-                await self._advance(match_id, synchronous=False)
-                advanced += 1
-            except (UpstreamUnavailable, HoldRefused):
+                outcome = await self._advance(match_id, synchronous=False)
+            except Exception:  # recorded on the match and logged once by _advance
+                log.debug("recovery step failed", exc_info=True)
                 continue
-            except Exception:
-                log.exception("recovery step failed", extra={"match_id": str(match_id)})
+            advanced += outcome.unavailable is None
         return advanced
+
+    async def run(self) -> None:
+        """The worker loop: at start-up, then every `recovery_interval_seconds`. A pass that
+        fails is logged when its error is new, not on every pass."""
+        while True:
+            try:
+                await self.recover()
+                self._last_pass_error = None
+            except Exception as exc:
+                if repr(exc) != self._last_pass_error:
+                    log.exception("recovery pass failed")
+                self._last_pass_error = repr(exc)
+            await asyncio.sleep(self.settings.recovery_interval_seconds)
+
+    # --- requests that ended under an open offer --------------------------------------------
 
     async def _reconcile_abandoned_requests(self) -> None:
         """A request withdrawn or cancelled while its offer is open must not keep the expert's
@@ -175,7 +250,7 @@ class Saga:
         for match in open_offers:
             try:
                 request = await self.requests.get(match.request_id)
-            except (UpstreamUnavailable, NotFound):
+            except (UpstreamUnavailable, UpstreamRefused, ProblemError):
                 continue
             if request.status not in ABANDONED_REQUEST_STATUSES:
                 continue
@@ -184,14 +259,47 @@ class Saga:
                     session=session, match_id=match.id, reason=f"The request was {request.status}."
                 )
 
-    async def run(self) -> None:
-        """The worker loop: at start-up, then every `recovery_interval_seconds`."""
-        while True:
+    async def _require_open_request(self, match_id: uuid.UUID, *, by: Principal, expert_only: bool) -> None:
+        """Before an offer is answered or cancelled: its request must still be `matched`. If it
+        has ended, an open offer is cancelled (its hold released) and the answer is 409
+        `request-not-open`; a match that is no longer an open offer is left to `begin_answer`
+        (409 `match-not-open`) unless its request has ended."""
+        async with self.sessions() as session:
+            match = await matches.load_visible(
+                session=session, match_id=match_id, by=by, expert_only=expert_only
+            )
+        if not matches.is_open_offer(match):
             try:
-                await self.recover()
-            except Exception:
-                log.exception("recovery pass failed")
-            await asyncio.sleep(self.settings.recovery_interval_seconds)
+                status = await self._request_status(match.request_id)
+            except UpstreamUnavailable:
+                return
+            if status is None or status in ABANDONED_REQUEST_STATUSES:
+                raise request_not_open(status, match.status)
+            return
+        status = await self._request_status(match.request_id, unavailable_is_503=True)
+        if status == RequestStatus.MATCHED:
+            return
+        said = status.value if status else "gone"
+        await self.cancel_offer(
+            match_id=match_id, reason=f"The request was {said}.", target=MatchStatus.CANCELLED
+        )
+        raise request_not_open(status, MatchStatus.CANCELLED)
+
+    async def _request_status(
+        self, request_id: uuid.UUID, *, unavailable_is_503: bool = False
+    ) -> RequestStatus | None:
+        """The request's status now; None when the requests service does not know it."""
+        try:
+            return (await self.requests.get(request_id)).status
+        except (UpstreamRefused, ProblemError):
+            return None
+        except UpstreamUnavailable as exc:
+            if not unavailable_is_503:
+                raise
+            raise ServiceUnavailable(
+                "The requests service cannot be reached; nothing was changed. Try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from exc
 
     # --- the machinery ----------------------------------------------------------------------
 
@@ -216,12 +324,13 @@ class Saga:
                 reason=reason,
             )
 
-    async def _advance_quietly(self, match_id: uuid.UUID) -> Match:
-        """Run the steps; if an upstream is down, the worker finishes later (answer as is)."""
-        try:
-            return await self._advance(match_id, synchronous=False)
-        except UpstreamUnavailable:
-            return await self._load(match_id)
+    async def _finish(self, match_id: uuid.UUID) -> Match:
+        """Run the steps begun by an answer: 409 when an upstream refused one (compensated);
+        when an upstream is down, the worker finishes later (the match is answered as is)."""
+        outcome = await self._advance(match_id, synchronous=False)
+        if outcome.refusal is not None:
+            raise SagaRefused(outcome.refusal, outcome.match)
+        return outcome.match
 
     def _lock(self, match_id: uuid.UUID) -> asyncio.Lock:
         return self._locks.setdefault(match_id, asyncio.Lock())
@@ -234,61 +343,124 @@ class Saga:
         async with self.sessions() as session:
             return await matches.update(session=session, match_id=match.id, changes=changes)
 
-    async def _advance(self, match_id: uuid.UUID, *, synchronous: bool) -> Match:
-        """Run the match's steps until none is left or an upstream fails (recorded, re-raised)."""
+    async def _advance(self, match_id: uuid.UUID, *, synchronous: bool) -> Outcome:
+        """Run the match's steps until none is left (refusals turn it towards its end) or an
+        upstream is down (recorded for the worker, logged once)."""
         async with self._lock(match_id):
             match = await self._load(match_id)
+            refusal: Refusal | None = None
             while match.step is not None:
                 step = match.step
                 try:
-                    changes = await self._run_step(match, step, synchronous=synchronous)
+                    changes = await self._run_step(match, step)
+                except _StepRefused as refused:
+                    refusal = refusal or refused.refusal
+                    self._note_refusal(match, step, refused.status, refused.refusal.detail)
+                    match = await self._save(
+                        match,
+                        attempts=0,
+                        next_attempt_at=None,
+                        last_error=refused.refusal.detail[:500],
+                        **refused.changes,
+                    )
+                    continue
                 except UpstreamUnavailable as exc:
-                    await self._save(
-                        match,
-                        attempts=match.attempts + 1,
-                        last_error=str(exc)[:500],
-                        next_attempt_at=utcnow() + self._backoff(match.attempts),
-                    )
-                    if synchronous and step == Step.HOLD:
-                        # We cannot know whether the hold landed: fail the match now (so a
-                        # retry can approve again) and let the worker release any late hold.
-                        await self._save(
-                            match,
-                            status=MatchStatus.FAILED,
-                            step=Step.RELEASE,
-                            target_status=MatchStatus.FAILED,
-                            reason="roster unreachable",
-                            next_attempt_at=utcnow()
-                            + timedelta(seconds=self.settings.compensation_grace_seconds),
-                        )
+                    match = await self._wait(match, step, exc, synchronous=synchronous)
+                    return Outcome(match, refusal, exc)
+                except Exception as exc:
+                    await self._record_error(match, step, exc)
                     raise
-                except HoldConflict as exc:
-                    await self._save(
-                        match,
-                        status=MatchStatus.FAILED,
-                        step=None,
-                        target_status=None,
-                        reason="expert not free",
-                        last_error=str(exc.problem.get("detail", ""))[:500],
+                if match.attempts:
+                    log.info(
+                        "saga step done after retries",
+                        extra={"match_id": str(match.id), "step": step.value, "attempts": match.attempts},
                     )
-                    raise HoldRefused(exc.problem) from exc
                 next_step = changes.pop("step", NEXT_STEP[step])
                 if next_step is None:
                     changes.setdefault("status", match.target_status)
                     changes["target_status"] = None
                 match = await self._save(
-                    match, step=next_step, attempts=0, last_error=None, next_attempt_at=None, **changes
+                    match, step=next_step, attempts=0, next_attempt_at=None, **{"last_error": None, **changes}
                 )
                 if step == Step.HOLD and self.settings.debug_pause_after_hold_seconds:
                     await asyncio.sleep(self.settings.debug_pause_after_hold_seconds)
-            return match
+            return Outcome(match, refusal)
+
+    async def _wait(self, match: Match, step: Step, exc: UpstreamUnavailable, *, synchronous: bool) -> Match:
+        """Record an outage at a step for the worker; logged and counted once per episode."""
+        if match.attempts == 0:
+            self.metrics.step_stuck.labels(step.value, exc.cause).inc()
+            log.warning(
+                "saga step waiting for an upstream; the worker retries it",
+                extra={"match_id": str(match.id), "step": step.value, "cause": exc.cause, "error": str(exc)},
+            )
+        match = await self._save(
+            match,
+            attempts=match.attempts + 1,
+            last_error=str(exc)[:500],
+            next_attempt_at=utcnow() + self._backoff(match.attempts),
+        )
+        if synchronous and step == Step.HOLD:
+            # We cannot know whether the hold landed: fail the match now (so a retry can
+            # approve again) and let the worker release any late hold after the grace.
+            match = await self._save(
+                match,
+                status=MatchStatus.FAILED,
+                step=Step.RELEASE,
+                target_status=MatchStatus.FAILED,
+                reason="roster unreachable",
+                next_attempt_at=utcnow() + timedelta(seconds=self.settings.compensation_grace_seconds),
+            )
+        return match
+
+    async def _record_error(self, match: Match, step: Step, exc: Exception) -> None:
+        """An unexpected error at a step: back off like an outage, log the traceback once."""
+        if match.attempts == 0 or (match.last_error or "") != repr(exc)[:500]:
+            self.metrics.step_stuck.labels(step.value, "error").inc()
+            log.exception("saga step failed", extra={"match_id": str(match.id), "step": step.value})
+        try:
+            await self._save(
+                match,
+                attempts=match.attempts + 1,
+                last_error=repr(exc)[:500],
+                next_attempt_at=utcnow() + self._backoff(match.attempts),
+            )
+        except Exception:  # the database itself failed; the next pass retries
+            log.debug("could not record a step error", exc_info=True)
+
+    def _note_refusal(self, match: Match, step: Step, status: int, detail: str) -> None:
+        """A step refused for good: logged and counted once (it is never retried)."""
+        self.metrics.step_refused.labels(step.value, refusal_label(status)).inc()
+        log.warning(
+            "saga step refused by an upstream; the match moves to its end without it",
+            extra={"match_id": str(match.id), "step": step.value, "status": status, "error": detail[:500]},
+        )
 
     def _backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(300.0, self.settings.recovery_interval_seconds * 2**attempts))
 
-    async def _run_step(self, match: Match, step: Step, *, synchronous: bool) -> dict[str, Any]:
-        """Do one step; returns the fields to record (an explicit `step` overrides the next)."""
+    # --- the steps --------------------------------------------------------------------------
+
+    async def _run_step(self, match: Match, step: Step) -> dict[str, Any]:
+        """Do one step; returns the fields to record (an explicit `step` overrides the next).
+        Raises _StepRefused with the compensation when an upstream refuses it for good."""
         if step == Step.HOLD:
+            return await self._hold(match)
+        if step == Step.MATCH_REQUEST:
+            return await self._match_request(match)
+        if step == Step.CONFIRM:
+            return await self._confirm(match)
+        if step == Step.FULFIL_REQUEST:
+            return await self._fulfil_request(match)
+        if step == Step.RELEASE:
+            return await self._release(match)
+        if step == Step.REOPEN_REQUEST:
+            return await self._reopen_request(match)
+        raise AssertionError(f"unknown step {step}")
+
+    async def _hold(self, match: Match) -> dict[str, Any]:
+        """Hold the window; refused: the match failed, nothing held."""
+        try:
             booking = await self.roster.hold(
                 expert_id=match.expert_id,
                 start=match.start_date,
@@ -296,54 +468,88 @@ class Saga:
                 request_id=match.request_id,
                 match_id=match.id,
             )
-            return {"booking_id": booking.id}
-        if step == Step.MATCH_REQUEST:
-            moved = await self._move_request(match, "match", already={RequestStatus.MATCHED})
-            if not moved:
-                # The request moved on (withdrawn, cancelled…): undo the hold, the match fails.
-                return {
-                    "step": Step.RELEASE,
-                    "target_status": MatchStatus.FAILED,
-                    "reason": "the request is no longer in review",
-                }
-            return {"offered_at": utcnow()}
-        if step == Step.CONFIRM:
+        except UpstreamRefused as exc:
+            refusal = hold_refusal(exc)
+            ended = {"status": MatchStatus.FAILED, "step": None, "target_status": None}
+            raise _StepRefused(refusal, exc.status, {**ended, "reason": refusal.detail}) from exc
+        return {"booking_id": booking.id}
+
+    async def _match_request(self, match: Match) -> dict[str, Any]:
+        """Move the request to `matched`; refused (and not already there): release, fail."""
+        try:
+            await self._transition(match, "match")
+        except UpstreamRefused as exc:
+            status = await self._request_status(match.request_id)
+            if status == RequestStatus.MATCHED:  # an earlier attempt of ours moved it
+                return {"offered_at": utcnow()}
+            refusal = request_refusal(Step.MATCH_REQUEST, exc, status, open_status=RequestStatus.IN_REVIEW)
+            undo = {"step": Step.RELEASE, "target_status": MatchStatus.FAILED}
+            raise _StepRefused(refusal, exc.status, {**undo, "reason": refusal.detail}) from exc
+        return {"offered_at": utcnow()}
+
+    async def _confirm(self, match: Match) -> dict[str, Any]:
+        """Confirm the hold; refused or missing: release, reopen the request, the match fails."""
+        try:
             booking_id = match.booking_id or await self._find_booking(match)
             if booking_id is None:
-                raise UpstreamUnavailable("the match's booking is missing in roster")
+                raise UpstreamRefused(404, {"detail": "roster holds no booking for this match"})
             await self.roster.confirm(booking_id=booking_id)
-            return {}
-        if step == Step.FULFIL_REQUEST:
-            await self._move_request(match, "fulfil", already={RequestStatus.FULFILLED, RequestStatus.CLOSED})
-            return {}
-        if step == Step.RELEASE:
+        except UpstreamRefused as exc:
+            refusal = Refusal(
+                Step.CONFIRM,
+                "confirmation-refused",
+                "Roster refused to confirm the expert's hold (it was released or is gone): the "
+                "offer can no longer be accepted; the request is back in review.",
+                {"upstream_status": exc.status, "upstream_type": exc.problem.get("type")},
+            )
+            undo = {"step": Step.RELEASE, "target_status": MatchStatus.FAILED}
+            raise _StepRefused(refusal, exc.status, {**undo, "reason": refusal.detail}) from exc
+        return {}
+
+    async def _fulfil_request(self, match: Match) -> dict[str, Any]:
+        """Move the request to `fulfilled`; refused: undo the confirmation (and reopen the
+        request when it is still `matched`)."""
+        try:
+            await self._transition(match, "fulfil")
+        except UpstreamRefused as exc:
+            status = await self._request_status(match.request_id)
+            if status in (RequestStatus.FULFILLED, RequestStatus.CLOSED):
+                return {}
+            refusal = request_refusal(Step.FULFIL_REQUEST, exc, status, open_status=RequestStatus.MATCHED)
+            target = MatchStatus.CANCELLED if refusal.slug == "request-not-open" else MatchStatus.FAILED
+            undo = {"step": Step.RELEASE, "target_status": target}
+            raise _StepRefused(refusal, exc.status, {**undo, "reason": refusal.detail}) from exc
+        return {}
+
+    async def _release(self, match: Match) -> dict[str, Any]:
+        """Release the booking; refused: left to the reconciler. A match that never moved its
+        request (a failed approval) has nothing to reopen."""
+        done: dict[str, Any] = {} if match.offered_at is not None else {"step": None}
+        try:
             booking_id = match.booking_id or await self._find_booking(match)
             if booking_id is not None:
                 await self.roster.release(booking_id=booking_id)
-            if match.target_status == MatchStatus.FAILED:
-                return {"step": None}
+        except UpstreamRefused as exc:
+            self._note_refusal(match, Step.RELEASE, exc.status, str(exc))
+            return {**done, "last_error": f"release refused: {exc}"[:500]}
+        return done
+
+    async def _reopen_request(self, match: Match) -> dict[str, Any]:
+        """Move the request back to `in_review`; refused: a request no longer `matched` has
+        nothing to reopen (the reconciler checks the rest)."""
+        try:
+            await self._transition(match, "reopen")
+        except TransitionRefused:
             return {}
-        if step == Step.REOPEN_REQUEST:
-            # A request that was withdrawn or cancelled meanwhile has nothing to reopen.
-            await self._move_request(match, "reopen", already=None)
-            return {}
-        raise AssertionError(f"unknown step {step}")
+        except UpstreamRefused as exc:
+            self._note_refusal(match, Step.REOPEN_REQUEST, exc.status, str(exc))
+            return {"last_error": f"reopen refused: {exc}"[:500]}
+        return {}
 
     async def _find_booking(self, match: Match) -> uuid.UUID | None:
         booking = await self.roster.booking_for_match(match_id=match.id)
         return booking.id if booking else None
 
-    async def _move_request(self, match: Match, action: str, *, already: set[RequestStatus] | None) -> bool:
-        """Apply a transition; True if the request is (now or already) where it should be.
-
-        `already=None` accepts any outcome (a best-effort move such as reopen).
-        """
+    async def _transition(self, match: Match, action: str) -> None:
         note = f"{action} by matching for match {match.id}"
-        try:
-            await self.requests.transition(request_id=match.request_id, action=action, note=note)
-            return True
-        except TransitionRefused:
-            if already is None:
-                return True
-            current = await self.requests.get(match.request_id)
-            return current.status in already
+        await self.requests.transition(request_id=match.request_id, action=action, note=note)

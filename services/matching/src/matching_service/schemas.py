@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from matching_service.models import MatchStatus, Step
+from matching_service.models import InconsistencyKind, InconsistencyStatus, MatchStatus, Step
+from mnr_shared.bounds import BoundedDate
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag
 
 Importance = Literal["required", "desired"]
@@ -58,10 +59,17 @@ class SearchBody(Strict):
     capabilities: list[CapabilityNeed] = Field(min_length=1, max_length=21)
     languages: list[LanguageNeed] = Field(default_factory=list, max_length=10)
     modality: Literal["remote", "in_country", "either"] = "either"
-    start_date: date
-    end_date: date
+    start_date: BoundedDate = Field(description="1900-01-01 to 2200-12-31.")
+    end_date: BoundedDate = Field(description="On or after start_date, at most 2200-12-31.")
     effort_days: int = Field(ge=1, le=400)
     nationality_preference: Literal["any", "national", "international"] = "any"
+    # What `POST /v1/requests` also takes but ranking does not use: accepted and ignored, so the
+    # form a country office files asks "what if I filed this?" as it is.
+    title: str | None = Field(default=None, max_length=200, description="Ignored by the ranking.")
+    description: str | None = Field(default=None, max_length=20_000, description="Ignored by the ranking.")
+    priority: Literal["low", "normal", "high", "urgent"] | None = Field(
+        default=None, description="Ignored by the ranking."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchBody:
@@ -193,3 +201,23 @@ class PolicyRead(BaseModel):
     weights: Weights
     created_by: str
     created_at: datetime
+
+
+class InconsistencyRead(BaseModel):
+    """Something the reconciler found out of step between matches, bookings and requests."""
+
+    id: uuid.UUID
+    kind: InconsistencyKind
+    status: InconsistencyStatus = Field(description="open (act on it), repaired, or resolved.")
+    subject: str = Field(description="The id of the booking, match or request out of step.")
+    match_id: uuid.UUID | None
+    request_id: uuid.UUID | None
+    booking_id: uuid.UUID | None
+    expert_id: uuid.UUID | None
+    detail: str = Field(examples=["A matched request has no live match."])
+    repair: str | None = Field(
+        description="What the reconciler did, when it repaired it.", examples=["released"]
+    )
+    created_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None

@@ -7,15 +7,17 @@ loop runs over all experts in Python (loops run over the request's few needs, or
 Hard filters, in this order; an excluded expert is counted under the first one it fails:
 
 1. `not_active` — status is not `active`;
-2. `missing_required_capability` — below `min_level` in a required capability;
-3. `missing_required_language` — below `min_level` in a required language (matched by base
+2. `vetting_expired` — no safeguarding check valid on `as_of` (the roster feed's
+   `vetting_valid_until` is before it, or there is none);
+3. `missing_required_capability` — below `min_level` in a required capability;
+4. `missing_required_language` — below `min_level` in a required language (matched by base
    language: an expert's `en-GB` serves a request for `en` and vice versa);
-4. `insufficient_availability` — `free_days < effort_days`, where `free_days` counts the
+5. `insufficient_availability` — `free_days < effort_days`, where `free_days` counts the
    Monday–Friday days in [start_date, end_date] not covered by the expert's unavailability
    or live bookings; a booking made for the very request being ranked does not count;
-5. `modality_incompatible` — request `remote` needs an expert `remote`/`either`,
+6. `modality_incompatible` — request `remote` needs an expert `remote`/`either`,
    `in_country` needs `in_country`/`either`, `either` takes anyone;
-6. `nationality_preference` — `national` needs the request country among the expert's
+7. `nationality_preference` — `national` needs the request country among the expert's
    nationalities, `international` needs it absent, `any` takes anyone.
 
 Soft components, each in [0, 1]:
@@ -86,6 +88,7 @@ from mnr_shared.reference import region_of
 
 REASONS: Final = (
     "not_active",
+    "vetting_expired",
     "missing_required_capability",
     "missing_required_language",
     "insufficient_availability",
@@ -240,8 +243,11 @@ def has_country(
     return member
 
 
-def hard_filters(index: ExpertIndex, request: RankRequest, free: NDArray[np.int32]) -> Filters:
-    """The six filters of the module docstring over every expert, given their free days."""
+def hard_filters(
+    index: ExpertIndex, request: RankRequest, free: NDArray[np.int32], *, as_of: date | None = None
+) -> Filters:
+    """The seven filters of the module docstring over every expert, given their free days;
+    `as_of` (default today) is the day a safeguarding check must still be valid."""
     nationality: NDArray[np.bool_] | None = None
     if request.nationality_preference != "any":
         national = has_country(index.nationality_bytes, request.country)
@@ -250,6 +256,7 @@ def hard_filters(index: ExpertIndex, request: RankRequest, free: NDArray[np.int3
         n=len(index),
         passes=(
             index.active,
+            index.vetted_until >= day_number(as_of or date.today()),
             _all_meet(index, request.capabilities),
             _all_meet(index, request.languages),
             free >= request.effort_days,
@@ -412,15 +419,17 @@ def rank(
 ) -> Ranking:
     """Every expert in the index against `request`: counts per exclusion reason and the best `limit`.
 
-    `as_of` (default today) dates the recent-assignment count used to break ties.
+    `as_of` (default today) is the day safeguarding checks must be valid on and dates the
+    recent-assignment count used to break ties.
     """
+    as_of = as_of or date.today()
     free = free_days(index, request)
-    eligible_mask, excluded = hard_filters(index, request, free).eligible()
+    eligible_mask, excluded = hard_filters(index, request, free, as_of=as_of).eligible()
     rows = np.flatnonzero(eligible_mask)
     parts = components(index, request, rows, free)
     score = combine(policy, parts.expertise, parts.language, parts.region, parts.availability)
 
-    recent_owners = recent_assignment_owners(index, as_of=as_of or date.today(), except_request=request.id)
+    recent_owners = recent_assignment_owners(index, as_of=as_of, except_request=request.id)
 
     def recent_of(some: NDArray[np.intp]) -> NDArray[np.int64]:
         return count_in(recent_owners, some)
@@ -445,12 +454,13 @@ def assess(
     row = index.row_of(expert_id)
     if row is None:
         return None
+    as_of = as_of or date.today()
     free = free_days(index, request)
-    code = int(hard_filters(index, request, free).codes()[row])
+    code = int(hard_filters(index, request, free, as_of=as_of).codes()[row])
     rows = np.array([row], np.intp)
     parts = components(index, request, rows, free)
     score = combine(policy, parts.expertise, parts.language, parts.region, parts.availability)
-    recent = recent_assignments(index, rows, as_of=as_of or date.today(), except_request=request.id)
+    recent = recent_assignments(index, rows, as_of=as_of, except_request=request.id)
     [item] = _items(index, request, policy, parts, np.zeros(1, np.intp), score, free, recent)
     return Assessment(excluded_reason=None if code == 0 else REASONS[code - 1], item=item)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from matching_service import matches, ranking, scoring
+from matching_service import inconsistencies, matches, ranking, scoring
 from matching_service.clients.models import RequestStatus, UpstreamRequest
 from matching_service.clients.upstream import RequestsClient, RosterClient, UpstreamUnavailable
 from matching_service.config import Settings
@@ -23,10 +23,13 @@ from matching_service.db import idempotency
 from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from matching_service.feed import IndexFollower
 from matching_service.index import ExpertIndex
-from matching_service.models import Match, MatchStatus, PolicyVersion
-from matching_service.saga import HoldRefused, Saga
+from matching_service.models import InconsistencyKind, InconsistencyStatus, Match, MatchStatus, PolicyVersion
+from matching_service.reconciler import Reconciler
+from matching_service.refusals import SagaRefused
+from matching_service.saga import Saga
 from matching_service.schemas import (
     Candidate,
+    InconsistencyRead,
     MatchCreate,
     MatchRead,
     PolicyRead,
@@ -46,7 +49,8 @@ ALTERNATIVES = 5
 
 @dataclass
 class Context:
-    """What the lifespan builds once: upstream clients, the index and its follower, the saga."""
+    """What the lifespan builds once: upstream clients, the index and its follower, the saga
+    and the reconciler."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -55,6 +59,7 @@ class Context:
     index: ExpertIndex
     follower: IndexFollower
     saga: Saga
+    reconciler: Reconciler
 
 
 # --- policy -----------------------------------------------------------------------------------
@@ -271,7 +276,8 @@ async def _approve(
     note: str | None,
 ) -> MatchRead:
     """Run the approval saga for an eligible expert; 409 with the next best candidates when the
-    expert is no longer free or not eligible."""
+    expert is no longer free or not eligible (roster's word included), 409 when an upstream
+    refused the approval (whatever was held is released)."""
     request = await _fetch_request(ctx, request_id)
     if request.status != RequestStatus.IN_REVIEW:
         raise Conflict(
@@ -302,14 +308,13 @@ async def _approve(
             policy_version=policy.version,
             expert_name=chosen.full_name,
         )
-    except HoldRefused as exc:
+    except SagaRefused as exc:
+        if exc.refusal.slug not in ("expert-not-free", "expert-not-eligible"):
+            raise
         raise Conflict(
-            "The expert is no longer free for these dates; nothing was changed.",
-            slug="expert-not-free",
-            extra={
-                "conflicting": exc.problem.get("conflicting"),
-                "alternatives": _alternatives(ctx, request, policy, expert_id),
-            },
+            exc.refusal.detail,
+            slug=exc.refusal.slug,
+            extra={**exc.extra, "alternatives": _alternatives(ctx, request, policy, expert_id)},
         ) from exc
     return match_read(ctx, match)
 
@@ -323,9 +328,10 @@ def _alternatives(
 
 
 async def get_match(*, ctx: Context, session: AsyncSession, by: Principal, match_id: uuid.UUID) -> MatchRead:
-    """One match: PD/admin, or the expert named in it."""
+    """One match: PD/admin, or the expert named in it (an expert by role, not by a claim alone)."""
     match = await matches.find(session=session, match_id=match_id)
-    if match is None or not (by.has_role(*PRIVILEGED) or by.expert_id == match.expert_id):
+    own = by.has_role(Role.EXPERT.value) and by.expert_id == match.expert_id if match else False
+    if match is None or not (by.has_role(*PRIVILEGED) or own):
         raise NotFound("No such match.")
     return match_read(ctx, match)
 
@@ -342,10 +348,11 @@ async def list_matches(
     cursor: str | None,
 ) -> Page[MatchRead]:
     """Matches, newest first. An expert sees only their own (any other expert_id is 403); a
-    country office sees those of one of its own requests (request_id required; others' 404)."""
+    country office sees those of one of its own requests (request_id required; others' 404).
+    The role decides, before any `expert_id` claim: a claim on a non-expert token grants nothing."""
     if by.has_role(*PRIVILEGED):
         pass
-    elif by.expert_id is not None:
+    elif by.has_role(Role.EXPERT.value) and by.expert_id is not None:
         if expert_id is not None and expert_id != by.expert_id:
             raise Forbidden("Experts see only their own matches.")
         expert_id = by.expert_id
@@ -371,3 +378,25 @@ async def decline(*, ctx: Context, by: Principal, match_id: uuid.UUID, reason: s
 
 async def cancel(*, ctx: Context, by: Principal, match_id: uuid.UUID, reason: str | None) -> MatchRead:
     return match_read(ctx, await ctx.saga.cancel(match_id=match_id, by=by, reason=reason))
+
+
+# --- inconsistencies --------------------------------------------------------------------------
+
+
+async def list_inconsistencies(
+    *,
+    session: AsyncSession,
+    status: list[InconsistencyStatus],
+    kind: list[InconsistencyKind],
+    limit: int,
+    cursor: str | None,
+) -> Page[InconsistencyRead]:
+    """What the reconciler found, newest first (admin): open ones to act on, and the ones it
+    repaired or that resolved themselves."""
+    rows, next_cursor = await inconsistencies.page(
+        session=session, status=status, kind=kind, limit=limit, cursor=cursor
+    )
+    return Page[InconsistencyRead](
+        items=[InconsistencyRead.model_validate(row, from_attributes=True) for row in rows],
+        next_cursor=next_cursor,
+    )

@@ -23,7 +23,9 @@ WRITE_SCOPE = "requests:write"
 
 OFFICE = frozenset({ActorRole.COUNTRY_OFFICE, ActorRole.PROGRAMME_DIVISION, ActorRole.ADMIN})
 PROGRAMME = frozenset({ActorRole.PROGRAMME_DIVISION, ActorRole.ADMIN})
-MATCHING = frozenset({ActorRole.SERVICE, ActorRole.PROGRAMME_DIVISION, ActorRole.ADMIN})
+# Only matching (the `requests:write` client) moves a request to `matched`, `fulfilled` or back:
+# PD and admin act through matching's approve and cancel, so a hold always goes with the status.
+MATCHING = frozenset({ActorRole.SERVICE})
 EDITORS = OFFICE
 COMMENTERS = OFFICE
 REPORTERS = PROGRAMME

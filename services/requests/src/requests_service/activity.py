@@ -13,7 +13,7 @@ from sqlmodel import col
 from mnr_shared.api import Result
 from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
-from mnr_shared.pagination import Page, decode_cursor, encode_cursor, invalid_cursor, keyset_page
+from mnr_shared.pagination import Page, after_key, decode_int_cursor, encode_cursor, keyset_page
 from requests_service.access import COMMENTERS, WRITE_SCOPE, acting_role, load_request
 from requests_service.db import idempotency
 from requests_service.errors import Forbidden
@@ -58,13 +58,6 @@ def history_event(
     )
 
 
-def _int_cursor(cursor: str) -> int:
-    (value,) = decode_cursor(cursor, arity=1)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid_cursor()
-    return value
-
-
 async def list_history(
     *, session: AsyncSession, by: Principal, request_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[HistoryEntryRead]:
@@ -72,7 +65,7 @@ async def list_history(
     await load_request(session, request_id=request_id, by=by, role=acting_role(by))
     where: list[Any] = [col(RequestEvent.request_id) == request_id]
     if cursor:
-        where.append(col(RequestEvent.id) > _int_cursor(cursor))
+        where.append(after_key(col(RequestEvent.id), decode_int_cursor(cursor)))
     rows = list(
         (
             await session.execute(

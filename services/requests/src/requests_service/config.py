@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/requests.db"
     audience: str = "requests"
     client_id: str = "requests-service"
+    # The dev placeholder serves only with AUTH_DEV_MODE: outside it create_app refuses to start
+    # until REQUESTS_CLIENT_SECRET is set to a real secret.
     client_secret: str = Field(default="dev-secret-requests-service", min_length=8)
     log_level: str = "info"
 

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from mnr_shared.app import build_app, service_runtime
-from mnr_shared.auth import AuthSettings
+from mnr_shared.auth import AuthSettings, refuse_placeholder_secrets
 from requests_service import router
 from requests_service.config import Settings, get_settings
 from requests_service.status_machine import transition_table_markdown
@@ -38,9 +38,12 @@ def create_app(
     auth: AuthSettings | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """Build the app; `transport` routes outbound HTTP in-process for tests."""
+    """Build the app; `transport` routes outbound HTTP in-process for tests. Outside dev mode it
+    refuses (PlaceholderSecretError) a missing or `dev-secret-…` client secret."""
     settings = settings or get_settings()
     auth = auth or AuthSettings()
+    # Outside AUTH_DEV_MODE, a missing or dev-secret-… client secret stops the service here.
+    refuse_placeholder_secrets(dev_mode=auth.dev_mode, REQUESTS_CLIENT_SECRET=settings.client_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -49,7 +49,7 @@ ACTIVITY_TAG = "history and comments"
 REPORT_TAG = "reporting"
 
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 
 
 @router.post(
@@ -57,7 +57,7 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
     status_code=201,
     tags=[TAG],
     summary="File an assistance request (as a draft)",
-    responses={**etag_header(201, "The new draft, with its TA reference"), **problem_responses(422)},
+    responses={**etag_header(201, "The new draft, with its TA reference"), **problem_responses(400, 413)},
 )
 async def file_request(
     body: RequestCreate,
@@ -85,7 +85,6 @@ async def file_request(
     "/requests",
     tags=[TAG],
     summary="List assistance requests",
-    responses=problem_responses(422),
 )
 async def list_requests(
     who: Reader,
@@ -108,7 +107,6 @@ async def list_requests(
     "/requests/stats",
     tags=[REPORT_TAG],
     summary="Counts by status × region and by capability",
-    responses=problem_responses(422),
 )
 async def request_stats(
     who: Programme, session: SessionDep, filters: Annotated[StatsFilters, Query()]
@@ -126,7 +124,7 @@ async def request_stats(
     "/requests/{request_id}",
     tags=[TAG],
     summary="Read one assistance request",
-    responses={**etag_header(200, "The request"), **problem_responses(404, 422)},
+    responses={**etag_header(200, "The request"), **problem_responses(404)},
 )
 async def read_request(
     request_id: RequestId, who: Reader, session: SessionDep, response: Response
@@ -141,7 +139,10 @@ async def read_request(
     "/requests/{request_id}",
     tags=[TAG],
     summary="Edit a draft or submitted request",
-    responses={**etag_header(200, "The edited request"), **problem_responses(404, 409, 412, 422, 428)},
+    responses={
+        **etag_header(200, "The edited request"),
+        **problem_responses(400, 404, 409, 412, 413, 428),
+    },
 )
 async def edit_request(
     request_id: RequestId,
@@ -183,7 +184,10 @@ async def edit_request(
         "answer instead of a 409. The answer carries the request's new `ETag`; every transition "
         "is recorded in the history."
     ),
-    responses={**etag_header(200, "The request in its new status"), **problem_responses(404, 409, 412, 422)},
+    responses={
+        **etag_header(200, "The request in its new status"),
+        **problem_responses(400, 404, 409, 412, 413),
+    },
 )
 async def transition_request(
     request_id: RequestId,
@@ -209,7 +213,7 @@ async def transition_request(
     "/requests/{request_id}/history",
     tags=[ACTIVITY_TAG],
     summary="The request's history, oldest first",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404),
 )
 async def read_history(
     request_id: RequestId,
@@ -232,7 +236,7 @@ async def read_history(
     status_code=201,
     tags=[ACTIVITY_TAG],
     summary="Comment on a request",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 413),
 )
 async def add_comment(
     request_id: RequestId,
@@ -257,7 +261,7 @@ async def add_comment(
     "/requests/{request_id}/comments",
     tags=[ACTIVITY_TAG],
     summary="Comments on a request, oldest first",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404),
 )
 async def list_comments(
     request_id: RequestId,

@@ -15,7 +15,9 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
+from mnr_shared.bounds import BoundedDate, IsoDate, IsoTimestamp, check_optional_date, check_timestamp
 from mnr_shared.db import utcnow
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
 from requests_service.models import (
@@ -53,7 +55,10 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UTCTimestamp = Annotated[datetime, AfterValidator(_as_utc)]
+# Bounded before the conversion, which would overflow at either end of the datetime range.
+UTCTimestamp = Annotated[IsoTimestamp, AfterValidator(check_timestamp), AfterValidator(_as_utc)]
+# A date an edit may leave out (null is refused): bounded as a whole, so errors name the field.
+UpdateDate = Annotated[IsoDate | SkipJsonSchema[None], AfterValidator(check_optional_date)]
 
 
 class CapabilityNeed(BaseModel):
@@ -149,8 +154,12 @@ class RequestCreate(BaseModel):
     capabilities: Capabilities
     languages: Languages = Field(default_factory=list)
     modality: Modality
-    start_date: date = Field(description="First day of the assignment window; not in the past.")
-    end_date: date = Field(description="Last day of the window; on or after start_date.")
+    start_date: BoundedDate = Field(
+        description="First day of the assignment window; not in the past, at most 2200-12-31."
+    )
+    end_date: BoundedDate = Field(
+        description="Last day of the window; on or after start_date, at most 2200-12-31."
+    )
     effort_days: int = Field(
         ge=1, description="Working days asked for; at most the Mon–Fri days in the window."
     )
@@ -205,17 +214,18 @@ class RequestUpdate(BaseModel):
         },
     )
 
-    country: ISO3 | None = None
-    title: Title | None = None
-    description: Description | None = None
-    capabilities: Capabilities | None = None
-    languages: Languages | None = None
-    modality: Modality | None = None
-    start_date: date | None = None
-    end_date: date | None = None
-    effort_days: int | None = Field(default=None, ge=1)
-    priority: Priority | None = None
-    nationality_preference: NationalityPreference | None = None
+    # Null is refused (`_no_nulls`), so the published schema offers none: `SkipJsonSchema[None]`.
+    country: ISO3 | SkipJsonSchema[None] = None
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    capabilities: Capabilities | SkipJsonSchema[None] = None
+    languages: Languages | SkipJsonSchema[None] = None
+    modality: Modality | SkipJsonSchema[None] = None
+    start_date: UpdateDate = None
+    end_date: UpdateDate = None
+    effort_days: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = None
+    priority: Priority | SkipJsonSchema[None] = None
+    nationality_preference: NationalityPreference | SkipJsonSchema[None] = None
 
     @field_validator("*", mode="before")
     @classmethod

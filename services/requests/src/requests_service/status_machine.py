@@ -135,7 +135,7 @@ async def _apply_transition(
             slug="validation",
             extra={"errors": [{"loc": ["body", "note"], "msg": f"a reason is required to {body.action}"}]},
         )
-    if if_match is not None:
+    if if_match is not None and if_match.strip():  # optional here: a blank header is no precondition
         check_if_match(if_match, make_etag(row.id, row.version))
     before = RequestStatus(row.status)
     if before not in rule.sources:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from mnr_shared.auth import Principal, Role, require, require_roles
+from mnr_shared.bounds import BoundedDate
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag, RegionCode
 from roster_service.experts.service import ExpertFilters
 from roster_service.models import ExpertStatus
-from roster_service.profiles import READ_SCOPE, WRITE_SCOPE
+from roster_service.profiles import READ_SCOPE, WRITE_SCOPE, VettingRules
 
 PD, ADMIN, EXPERT, OFFICE = (
     Role.PROGRAMME_DIVISION.value,
@@ -44,8 +44,8 @@ async def _search_filters(
     region: Annotated[RegionCode | None, Query(description="UNICEF region of country experience.")] = None,
     country: Annotated[ISO3 | None, Query(description="Country experience (ISO3).")] = None,
     status: Annotated[list[ExpertStatus], Query(description="Repeatable.")] = [],  # noqa: B006
-    available_from: Annotated[date | None, Query(description="Free for the whole window.")] = None,
-    available_to: Annotated[date | None, Query()] = None,
+    available_from: Annotated[BoundedDate | None, Query(description="Free for the whole window.")] = None,
+    available_to: Annotated[BoundedDate | None, Query()] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Text in name or summary.")
     ] = None,
@@ -66,3 +66,11 @@ async def _search_filters(
 
 
 SearchFilters = Annotated[ExpertFilters, Depends(_search_filters)]
+
+
+def _vetting_rules(request: Request) -> VettingRules:
+    """The vetting gate as this app's settings configure it (`ROSTER_VETTING_VALID_MONTHS`)."""
+    return VettingRules(valid_months=int(request.app.state.settings.vetting_valid_months))
+
+
+VettingRulesDep = Annotated[VettingRules, Depends(_vetting_rules)]

@@ -63,6 +63,8 @@ class Expert(Base, table=True):
         CheckConstraint("years_experience IS NULL OR years_experience >= 0", name="years"),
         CheckConstraint("daily_rate_amount IS NULL OR daily_rate_amount >= 0", name="rate"),
         Index("ix_experts_created_at_id", "created_at", "id"),
+        # `GET /v1/experts?vetting_due_before=`: whose safeguarding check falls due.
+        Index("ix_experts_safeguarding_check_on", "safeguarding_check_on"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -2,15 +2,21 @@
 
 Service-layer code shared by the experts, calendar, feed and spreadsheets domains: loading an
 expert with the rows that make up their profile, the scopes and roles that decide visibility,
-and the full and public read models built from a bundle.
+the vetting gate, and the full, shared and public read models built from a bundle.
+
+Who sees what: PD, admin, the expert themself and clients holding `roster:read` *and*
+`roster:pii` see the whole profile (`ExpertRead`); a client with `roster:read` alone sees the
+public profile plus what matching needs (`ExpertShared`); a country office sees the public
+fields of active experts (`ExpertPublic`).
 """
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,11 +42,13 @@ from roster_service.schemas import (
     DailyRate,
     ExpertPublic,
     ExpertRead,
+    ExpertShared,
     LanguageLevel,
     Vetting,
 )
 
 READ_SCOPE = "roster:read"
+PII_SCOPE = "roster:pii"  # with `roster:read`: email, phone, daily rate, gender, vetting
 WRITE_SCOPE = "roster:write"
 PRIVILEGED_ROLES = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 
@@ -49,10 +57,15 @@ PRIVILEGED_ROLES = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 
 
 def is_privileged(principal: Principal) -> bool:
-    """PD, admin, or a client with `roster:read`: may see personal data."""
+    """PD, admin, or a client with `roster:read` and `roster:pii`: may see personal data."""
     return principal.has_role(*PRIVILEGED_ROLES) or (
-        principal.is_service and principal.has_scopes(READ_SCOPE)
+        principal.is_service and principal.has_scopes(READ_SCOPE, PII_SCOPE)
     )
+
+
+def is_shared_reader(principal: Principal) -> bool:
+    """A client with `roster:read` but not `roster:pii`: sees `ExpertShared`, in any status."""
+    return principal.is_service and principal.has_scopes(READ_SCOPE) and not is_privileged(principal)
 
 
 def is_self(principal: Principal, expert: Expert) -> bool:
@@ -112,9 +125,14 @@ async def load_bundles(session: AsyncSession, experts: Sequence[Expert]) -> list
     return [bundles[i] for i in ids]
 
 
-async def find_bundle(session: AsyncSession, expert_id: uuid.UUID, *, lock: bool = False) -> Bundle:
-    """A live (not erased) expert or 404; `lock` serialises writers of this expert on PostgreSQL."""
-    query = select(Expert).where(col(Expert.id) == expert_id, col(Expert.erased_at).is_(None))
+async def find_bundle(
+    session: AsyncSession, expert_id: uuid.UUID, *, lock: bool = False, erased: bool = False
+) -> Bundle:
+    """A live (not erased) expert or 404 — an erased one's tombstone too when `erased`; `lock`
+    serialises writers of this expert on PostgreSQL."""
+    query = select(Expert).where(col(Expert.id) == expert_id)
+    if not erased:
+        query = query.where(col(Expert.erased_at).is_(None))
     if lock:
         query = query.with_for_update()
     expert = (await session.scalars(query)).first()
@@ -152,6 +170,71 @@ def touch(expert: Expert) -> None:
     expert.updated_at = utcnow()
 
 
+# --- the vetting gate -------------------------------------------------------------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (earlier when negative), the last of the month when shorter."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True)
+class VettingRules:
+    """The vetting gate (`ROSTER_VETTING_VALID_MONTHS`): an expert is `active` only with their
+    references checked and a safeguarding check no older than `valid_months`; the check is
+    valid up to and including `valid_until`."""
+
+    valid_months: int = 24
+
+    def valid_until(self, safeguarding_check_on: date | None) -> date | None:
+        """The last day the safeguarding check is valid; None without a check."""
+        if safeguarding_check_on is None:
+            return None
+        return add_months(safeguarding_check_on, self.valid_months)
+
+    def problems(
+        self, *, references_checked_on: date | None, safeguarding_check_on: date | None, on: date
+    ) -> list[tuple[str, str]]:
+        """(field, message) for each reason an expert with these checks may not be active on `on`;
+        empty when they may. The one rule create, status changes, edits and imports apply."""
+        found: list[tuple[str, str]] = []
+        if references_checked_on is None:
+            found.append(("references_checked_on", "an active expert needs their references checked"))
+        until = self.valid_until(safeguarding_check_on)
+        if until is None:
+            found.append(("safeguarding_check_on", "an active expert needs a safeguarding check"))
+        elif until < on:
+            found.append(
+                (
+                    "safeguarding_check_on",
+                    f"the safeguarding check is older than {self.valid_months} months "
+                    f"(it was valid until {until.isoformat()})",
+                )
+            )
+        return found
+
+    def checks_due_before(self, day: date) -> date:
+        """The earliest safeguarding check date still valid on `day`: checks made before it
+        fall due before `day`."""
+        earliest = add_months(day, -self.valid_months)
+        one = timedelta(days=1)
+        while add_months(earliest - one, self.valid_months) >= day:
+            earliest -= one
+        while add_months(earliest, self.valid_months) < day:
+            earliest += one
+        return earliest
+
+
+def vetting_problems(expert: Expert, rules: VettingRules) -> list[tuple[str, str]]:
+    """`VettingRules.problems` for the checks stored on `expert`, as of today (UTC)."""
+    return rules.problems(
+        references_checked_on=expert.references_checked_on,
+        safeguarding_check_on=expert.safeguarding_check_on,
+        on=utcnow().date(),
+    )
+
+
 # --- read models ------------------------------------------------------------------------------
 
 
@@ -185,8 +268,23 @@ def public(bundle: Bundle) -> ExpertPublic:
     )
 
 
+def shared(bundle: Bundle) -> ExpertShared:
+    """The public profile plus what matching needs (a `roster:read` client without `roster:pii`)."""
+    e = bundle.expert
+    return ExpertShared(
+        **public(bundle).model_dump(),
+        nationalities=list(e.nationalities),
+        residence_country=e.residence_country,
+        modality=e.modality,
+        country_experience=[c.iso3 for c in bundle.countries],
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+        version=e.version,
+    )
+
+
 def full(bundle: Bundle) -> ExpertRead:
-    """The whole profile."""
+    """The whole profile (of an erased expert: the anonymous tombstone)."""
     e = bundle.expert
     rate = (
         DailyRate(amount=e.daily_rate_amount, currency=e.daily_rate_currency)
@@ -194,28 +292,29 @@ def full(bundle: Bundle) -> ExpertRead:
         else None
     )
     return ExpertRead(
-        **public(bundle).model_dump(),
+        **shared(bundle).model_dump(),
         email=e.email,
         phone=e.phone,
-        nationalities=list(e.nationalities),
-        residence_country=e.residence_country,
         gender=e.gender,
         years_experience=e.years_experience,
         daily_rate=rate,
-        modality=e.modality,
         status_reason=e.status_reason,
-        country_experience=[c.iso3 for c in bundle.countries],
         vetting=stored_vetting(e),
-        created_at=e.created_at,
-        updated_at=e.updated_at,
-        version=e.version,
+        erased=e.erased_at is not None,
     )
 
 
-def view(principal: Principal, bundle: Bundle) -> ExpertRead | ExpertPublic:
-    """The read model this caller may see of this expert; 404 if they may see none of it."""
+def view(principal: Principal, bundle: Bundle) -> ExpertRead | ExpertShared | ExpertPublic:
+    """The read model this caller may see of this expert; 404 if they may see none of it (an
+    erased expert's tombstone: PD and admin only)."""
+    if bundle.expert.erased_at is not None:
+        if principal.has_role(*PRIVILEGED_ROLES):
+            return full(bundle)
+        raise NotFound("No such expert.")
     if is_privileged(principal) or is_self(principal, bundle.expert):
         return full(bundle)
+    if is_shared_reader(principal):
+        return shared(bundle)
     if principal.has_role(Role.COUNTRY_OFFICE.value) and bundle.expert.status == ExpertStatus.ACTIVE:
         return public(bundle)
     raise NotFound("No such expert.")

@@ -18,7 +18,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
+from mnr_shared.bounds import BoundedDate, IsoDate, check_date
 from mnr_shared.reference import CEFR, ISO3, CapabilityNumber, ExpertiseLevel, LanguageTag
 from roster_service.models import BookingStatus, ExpertStatus, Modality
 
@@ -106,11 +108,17 @@ def _currency(value: str) -> str:
 def _not_future(value: date | None) -> date | None:
     if value is not None and value > datetime.now(UTC).date():
         raise ValueError("a check cannot be dated in the future")
-    return value
+    return value if value is None else check_date(value)
 
 
 Email = Annotated[EmailStr, AfterValidator(_lower_email)]
-PastDate = Annotated[date | None, AfterValidator(_not_future)]
+PastDate = Annotated[IsoDate | None, AfterValidator(_not_future)]
+# A calendar day the roster accepts: 1900-01-01 to 2200-12-31 (`mnr_shared.bounds`).
+CalendarDate = BoundedDate
+
+
+# A list whose items may not repeat (the validators refuse repeats; the schema says so too).
+UNIQUE: dict[str, Any] = {"uniqueItems": True}
 
 
 class Strict(BaseModel):
@@ -185,7 +193,7 @@ class ExpertCreate(ExpertFields):
     full_name: Name
     email: Email
     phone: Phone | None = None
-    nationalities: list[ISO3] = Field(default_factory=list, max_length=5)
+    nationalities: list[ISO3] = Field(default_factory=list, max_length=5, json_schema_extra=UNIQUE)
     residence_country: ISO3 | None = None
     gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
@@ -197,7 +205,7 @@ class ExpertCreate(ExpertFields):
     )
     capabilities: list[CapabilityLevel] = Field(default_factory=list, max_length=21)
     languages: list[LanguageLevel] = Field(default_factory=list, max_length=20)
-    country_experience: list[ISO3] = Field(default_factory=list, max_length=100)
+    country_experience: list[ISO3] = Field(default_factory=list, max_length=100, json_schema_extra=UNIQUE)
     vetting: Vetting | None = None
 
 
@@ -216,19 +224,25 @@ class ExpertUpdate(ExpertFields):
         },
     )
 
-    full_name: Name | None = None
-    email: Email | None = None
+    # `X | SkipJsonSchema[None]`: leaving the field out keeps it, but null is refused, so the
+    # published schema does not offer null (list bounds sit inside `X`, where they read as items).
+    full_name: Name | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
     phone: Phone | None = None
-    nationalities: list[ISO3] | None = Field(default=None, max_length=5)
+    nationalities: (
+        Annotated[list[ISO3], Field(max_length=5, json_schema_extra=UNIQUE)] | SkipJsonSchema[None]
+    ) = None
     residence_country: ISO3 | None = None
     gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
     years_experience: int | None = Field(default=None, ge=0, le=70)
     daily_rate: DailyRate | None = None
-    modality: Modality | None = None
-    capabilities: list[CapabilityLevel] | None = Field(default=None, max_length=21)
-    languages: list[LanguageLevel] | None = Field(default=None, max_length=20)
-    country_experience: list[ISO3] | None = Field(default=None, max_length=100)
+    modality: Modality | SkipJsonSchema[None] = None
+    capabilities: Annotated[list[CapabilityLevel], Field(max_length=21)] | SkipJsonSchema[None] = None
+    languages: Annotated[list[LanguageLevel], Field(max_length=20)] | SkipJsonSchema[None] = None
+    country_experience: (
+        Annotated[list[ISO3], Field(max_length=100, json_schema_extra=UNIQUE)] | SkipJsonSchema[None]
+    ) = None
     vetting: Vetting | None = None
 
     @model_validator(mode="after")
@@ -259,23 +273,33 @@ class ExpertPublic(BaseModel):
     regions: list[str] = Field(examples=[["ESARO"]])
 
 
-class ExpertRead(ExpertPublic):
-    """The whole profile: PD, admin, the expert themself, services with `roster:read`."""
+class ExpertShared(ExpertPublic):
+    """What a client with `roster:read` alone sees: the public profile plus what matching
+    needs (modality, country experience, and the nationalities and residence that its
+    nationality preference and region score read); no contact data, rate, gender or vetting."""
 
-    email: str | None
-    phone: str | None
     nationalities: list[str]
     residence_country: str | None
-    gender: str | None
-    years_experience: int | None
-    daily_rate: DailyRate | None
     modality: Modality
-    status_reason: str | None
     country_experience: list[str]
-    vetting: Vetting
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class ExpertRead(ExpertShared):
+    """The whole profile: PD, admin, the expert themself, clients with `roster:read` and
+    `roster:pii`. An erased expert is an anonymous tombstone (`erased: true`, every personal
+    field empty) that only PD and admin can read."""
+
+    email: str | None
+    phone: str | None
+    gender: str | None
+    years_experience: int | None
+    daily_rate: DailyRate | None
+    status_reason: str | None
+    vetting: Vetting
+    erased: bool = Field(default=False, description="The personal data was erased (a tombstone).")
 
 
 class StatusChange(Strict):
@@ -294,8 +318,8 @@ class StatusChange(Strict):
 
 
 class Period(Strict):
-    start: date = Field(examples=["2027-03-01"])
-    end: date = Field(examples=["2027-03-14"])
+    start: CalendarDate = Field(examples=["2027-03-01"])
+    end: CalendarDate = Field(examples=["2027-03-14"])
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:

@@ -68,6 +68,14 @@ class UpstreamRequest(Upstream):
     effort_days: int
     nationality_preference: str | None = None  # any (the default), national, international
     priority: str | None = None
+    version: int | None = None  # for If-Match on a transition that must not race another
+
+
+class RequestPage(Upstream):
+    """One page of the requests service's listing: `{"items": [...], "next_cursor": ...}`."""
+
+    items: list[UpstreamRequest]
+    next_cursor: str | None = None
 
 
 class Booking(Upstream):

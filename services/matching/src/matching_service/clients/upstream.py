@@ -8,46 +8,85 @@ each projection itself), and refusals carry roster's or requests' problem docume
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import httpx
 
-from matching_service.clients.models import Booking, BookingList, UpstreamRequest
+from matching_service.clients.models import Booking, BookingList, RequestPage, RequestStatus, UpstreamRequest
+from mnr_shared.etag import make_etag
 from mnr_shared.problems import Forbidden, NotFound
 
 
 class UpstreamUnavailable(Exception):
-    """The upstream did not answer usefully (down, timeout, 5xx): try again later."""
+    """The upstream did not answer usefully (down, timeout, 5xx, 401, 429): try again later.
+
+    `cause` is one of a fixed set (`connect`, `timeout`, `http_5xx`, `http_401`, `http_429`,
+    `missing`), safe as a metric label.
+    """
+
+    def __init__(self, message: str, *, cause: str = "connect") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
-class HoldConflict(Exception):
+class UpstreamRefused(Exception):
+    """The upstream refused the call for good (a 4xx other than 401 and 429): retrying the same
+    call cannot help. Carries the status and the upstream's problem document."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {problem.get('detail') or problem.get('title') or 'refused'}")
+        self.status = status
+        self.problem = problem
+
+
+class HoldConflict(UpstreamRefused):
     """Roster refused the hold: the expert is not free (409)."""
 
     def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail", "conflict"))
-        self.problem = problem
+        super().__init__(409, problem)
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(UpstreamRefused):
     """Requests refused a status change (409): the request is no longer where we thought."""
 
     def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail", "conflict"))
-        self.problem = problem
+        super().__init__(409, problem)
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """The problem document of a refusal (a minimal one when the body is not JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    return {"status": response.status_code, "detail": f"answered {response.status_code}"}
 
 
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 500 or response.status_code in (401, 429):
-        raise UpstreamUnavailable(f"{response.request.url.path} answered {response.status_code}")
+        cause = "http_5xx" if response.status_code >= 500 else f"http_{response.status_code}"
+        raise UpstreamUnavailable(f"{response.request.url.path} answered {response.status_code}", cause=cause)
+    return response
+
+
+def _refuse_4xx(response: httpx.Response) -> httpx.Response:
+    """Raise UpstreamRefused for any 4xx left (401 and 429 are already unavailable)."""
+    if 400 <= response.status_code < 500:
+        raise UpstreamRefused(response.status_code, _problem(response))
     return response
 
 
 async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         return _check(await client.request(method, url, **kwargs))
+    except httpx.TimeoutException as exc:
+        raise UpstreamUnavailable(f"{url}: {type(exc).__name__}", cause="timeout") from exc
     except httpx.HTTPError as exc:
-        raise UpstreamUnavailable(f"{url}: {type(exc).__name__}") from exc
+        raise UpstreamUnavailable(f"{url}: {type(exc).__name__}", cause="connect") from exc
 
 
 class RosterClient:
@@ -63,7 +102,7 @@ class RosterClient:
     async def hold(
         self, *, expert_id: uuid.UUID, start: date, end: date, request_id: uuid.UUID, match_id: uuid.UUID
     ) -> Booking:
-        """The booking (201 new, 200 replay); HoldConflict on 409."""
+        """The booking (201 new, 200 replay); HoldConflict on 409, UpstreamRefused on another 4xx."""
         response = await _send(
             self.http,
             "POST",
@@ -77,28 +116,29 @@ class RosterClient:
             headers={"Idempotency-Key": str(match_id)},
         )
         if response.status_code == 409:
-            raise HoldConflict(response.json())
-        if response.status_code == 404:
-            raise NotFound("No such expert in the roster.")
-        response.raise_for_status()
+            raise HoldConflict(_problem(response))
+        _refuse_4xx(response)
         return Booking.model_validate_json(response.content)
 
     async def booking_for_match(self, *, match_id: uuid.UUID) -> Booking | None:
-        """The booking placed for a match, if roster holds one."""
+        """The booking placed for a match, if roster holds one; UpstreamRefused on a 4xx."""
         response = await _send(self.http, "GET", "/v1/bookings", params={"match_id": str(match_id)})
-        response.raise_for_status()
+        _refuse_4xx(response)
         items = BookingList.model_validate_json(response.content).items
         return items[0] if items else None
 
     async def confirm(self, *, booking_id: uuid.UUID) -> Booking:
+        """The confirmed booking (repeatable); UpstreamRefused on a 4xx (released: 409)."""
         response = await _send(self.http, "POST", f"/v1/bookings/{booking_id}/confirm")
-        response.raise_for_status()
+        _refuse_4xx(response)
         return Booking.model_validate_json(response.content)
 
     async def release(self, *, booking_id: uuid.UUID) -> None:
+        """Free the booking's dates (repeatable; a booking roster does not know is free already);
+        UpstreamRefused on another 4xx."""
         response = await _send(self.http, "POST", f"/v1/bookings/{booking_id}/release")
         if response.status_code != 404:
-            response.raise_for_status()
+            _refuse_4xx(response)
 
 
 class RequestsClient:
@@ -111,18 +151,38 @@ class RequestsClient:
             raise NotFound("No such request.")
         if response.status_code == 403:
             raise Forbidden("The requests service refused this service's token.")
-        response.raise_for_status()
+        _refuse_4xx(response)
         return UpstreamRequest.model_validate_json(response.content)
 
+    async def page(
+        self, *, status: Sequence[RequestStatus], cursor: str | None = None, limit: int = 200
+    ) -> RequestPage:
+        """One page of the requests in any of `status`, oldest first; UpstreamRefused on a 4xx."""
+        params: dict[str, Any] = {"status": [s.value for s in status], "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await _send(self.http, "GET", "/v1/requests", params=params)
+        _refuse_4xx(response)
+        return RequestPage.model_validate_json(response.content)
+
     async def transition(
-        self, *, request_id: uuid.UUID, action: str, note: str | None = None
+        self,
+        *,
+        request_id: uuid.UUID,
+        action: str,
+        note: str | None = None,
+        if_version: int | None = None,
     ) -> UpstreamRequest:
-        """The updated request; TransitionRefused on 409."""
+        """The updated request; TransitionRefused on 409, UpstreamRefused on another 4xx (412
+        when `if_version` is given and the request has changed since)."""
         payload: dict[str, Any] = {"action": action}
         if note:
             payload["note"] = note
-        response = await _send(self.http, "POST", f"/v1/requests/{request_id}/transitions", json=payload)
+        headers = {"If-Match": make_etag(request_id, if_version)} if if_version is not None else None
+        response = await _send(
+            self.http, "POST", f"/v1/requests/{request_id}/transitions", json=payload, headers=headers
+        )
         if response.status_code == 409:
-            raise TransitionRefused(response.json())
-        response.raise_for_status()
+            raise TransitionRefused(_problem(response))
+        _refuse_4xx(response)
         return UpstreamRequest.model_validate_json(response.content)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -15,12 +14,13 @@ from roster_service.dependencies import Booker, BookingReader, CalendarReader, P
 from roster_service.schemas import (
     BookingCreate,
     BookingRead,
+    CalendarDate,
     CalendarRead,
     UnavailabilityCreate,
     UnavailabilityRead,
 )
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 
 
 # --- calendar ---------------------------------------------------------------------------------
@@ -30,14 +30,17 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
     "/experts/{expert_id}/calendar",
     tags=["calendar"],
     summary="An expert's calendar",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404),
 )
 async def get_calendar(
     expert_id: uuid.UUID,
     who: CalendarReader,
     session: SessionDep,
-    start: Annotated[date | None, Query(alias="from", description="Default: today.")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Default: a year after `from`.")] = None,
+    start: Annotated[CalendarDate | None, Query(alias="from", description="Default: today.")] = None,
+    end: Annotated[
+        CalendarDate | None,
+        Query(alias="to", description="Default: a year after `from` (at most 2200-12-31)."),
+    ] = None,
 ) -> CalendarRead:
     """Unavailability and bookings overlapping the range: PD, admin, the expert themself and
     `roster:read` services."""
@@ -49,7 +52,7 @@ async def get_calendar(
     tags=["calendar"],
     status_code=201,
     summary="Declare unavailability",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(400, 404, 409, 413),
 )
 async def add_unavailability(
     expert_id: uuid.UUID,
@@ -87,8 +90,8 @@ async def remove_unavailability(
     status_code=201,
     summary="Hold an expert's dates for a match",
     responses={
-        200: {"description": "This match already holds these dates (replay)"},
-        **problem_responses(404, 409, 422),
+        200: {"model": BookingRead, "description": "This match already holds these dates (replay)"},
+        **problem_responses(400, 404, 409, 413),
     },
 )
 async def hold_booking(

@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from mnr_shared.api import Result
 from mnr_shared.auth import Principal
+from mnr_shared.bounds import clamp_date
 from mnr_shared.db import utcnow
 from mnr_shared.pagination import Page
 from roster_service.db import idempotency
@@ -126,11 +127,11 @@ async def calendar(
     *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, start: date | None, end: date | None
 ) -> CalendarRead:
     """Unavailability and bookings (any status) overlapping [start, end]; a year from today by
-    default."""
+    default, ending by 2200-12-31 (`start` and `end` are bounded dates)."""
     bundle = await find_bundle(session, expert_id)
     _require_calendar_access(by, bundle, write=False)
     start = start or utcnow().date()
-    end = end or start + timedelta(days=365)
+    end = end or clamp_date(start + timedelta(days=365))
     periods, bookings = await calendar_rows(session, expert_id, start=start, end=end, live_only=False)
     return CalendarRead(
         expert_id=expert_id,

@@ -1,6 +1,8 @@
 """Experts: create (or self-register), read, the caller's own profile, edit, vet, erase, search.
 
-Every write commits the expert together with its change-feed item and audit entry.
+Every write commits the expert together with its change-feed item and audit entry. An expert
+is `active` only while vetted (`VettingRules`): create, status changes and edits of an active
+expert's vetting all pass the same gate.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -21,9 +23,9 @@ from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
 from mnr_shared.etag import check_if_match
 from mnr_shared.pagination import Page, keyset_page
-from roster_service.db import idempotency
-from roster_service.errors import Conflict, Forbidden, NotFound
-from roster_service.feed.service import record
+from roster_service.db import idempotency, idempotency_keys
+from roster_service.errors import Conflict, Forbidden, NotFound, UnprocessableContent
+from roster_service.feed.service import forget, record
 from roster_service.models import (
     ActiveBookingStatuses,
     Booking,
@@ -37,14 +39,18 @@ from roster_service.models import (
 from roster_service.profiles import (
     PRIVILEGED_ROLES,
     Bundle,
+    VettingRules,
     calendar_rows,
     find_bundle,
     full,
     is_privileged,
     is_self,
+    is_shared_reader,
     load_bundles,
     public,
+    shared,
     touch,
+    vetting_problems,
     view,
 )
 from roster_service.schemas import (
@@ -52,6 +58,7 @@ from roster_service.schemas import (
     ExpertCreate,
     ExpertPublic,
     ExpertRead,
+    ExpertShared,
     ExpertUpdate,
     LanguageLevel,
     StatusChange,
@@ -146,6 +153,15 @@ def apply_fields(bundle: Bundle, body: ExpertUpdate) -> list[Any]:
     )
 
 
+def _unvetted(problems: list[tuple[str, str]]) -> UnprocessableContent:
+    """422 naming each vetting date that keeps the expert from being active."""
+    return UnprocessableContent(
+        "An expert is active only with references checked and a valid safeguarding check; see errors.",
+        slug="validation",
+        extra={"errors": [{"loc": ["body", "vetting", name], "msg": msg} for name, msg in problems]},
+    )
+
+
 async def _email_free(session: AsyncSession, email: str, *, other_than: uuid.UUID | None = None) -> None:
     query = select(col(Expert.id)).where(col(Expert.email) == email)
     if other_than is not None:
@@ -163,13 +179,15 @@ async def create_expert(
     by: Principal,
     body: ExpertCreate,
     idempotency_key: str | None,
+    rules: VettingRules,
 ) -> Result[ExpertRead]:
     """A new expert (201, with its ETag) committed with its feed item and audit entry; PD/admin
-    choose the status, a self-registering expert is always an `applicant` bound to their `sub`.
-    A repeated `Idempotency-Key` returns the first answer."""
+    choose the status (`active` only with the vetting `rules` met, 422 otherwise), a
+    self-registering expert is always an `applicant` bound to their `sub`. A repeated
+    `Idempotency-Key` returns the first answer."""
 
     async def work(session: AsyncSession) -> Result[ExpertRead]:
-        bundle = await _insert_expert(session, by=by, body=body)
+        bundle = await _insert_expert(session, by=by, body=body, rules=rules)
         return Result(full(bundle), etag=bundle.etag, status_code=201)
 
     return await idempotency.run(
@@ -183,7 +201,9 @@ async def create_expert(
     )
 
 
-async def _insert_expert(session: AsyncSession, *, by: Principal, body: ExpertCreate) -> Bundle:
+async def _insert_expert(
+    session: AsyncSession, *, by: Principal, body: ExpertCreate, rules: VettingRules
+) -> Bundle:
     """The expert's rows, feed item and audit entry, written but not committed."""
     privileged = by.has_role(*PRIVILEGED_ROLES)
     if not privileged:
@@ -195,6 +215,14 @@ async def _insert_expert(session: AsyncSession, *, by: Principal, body: ExpertCr
             raise Conflict("You already have a roster profile.", slug="profile-exists")
     await _email_free(session, body.email)
     vetting = body.vetting or Vetting()
+    if privileged and body.status == ExpertStatus.ACTIVE:
+        problems = rules.problems(
+            references_checked_on=vetting.references_checked_on,
+            safeguarding_check_on=vetting.safeguarding_check_on,
+            on=utcnow().date(),
+        )
+        if problems:
+            raise _unvetted(problems)
     expert = Expert(
         full_name=body.full_name,
         email=body.email,
@@ -228,10 +256,17 @@ async def _insert_expert(session: AsyncSession, *, by: Principal, body: ExpertCr
 
 
 async def update_expert(
-    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, body: ExpertUpdate, if_match: str | None
+    *,
+    session: AsyncSession,
+    by: Principal,
+    expert_id: uuid.UUID,
+    body: ExpertUpdate,
+    if_match: str | None,
+    rules: VettingRules,
 ) -> Result[ExpertRead]:
     """Apply a PATCH if the caller saw the current version (428/412 otherwise) and commit it;
-    experts edit only their own profile and never status, vetting or rate."""
+    experts edit only their own profile and never status, vetting or rate; an active expert's
+    vetting may only be replaced by vetting that still meets the `rules` (422 otherwise)."""
     bundle = await find_bundle(session, expert_id, lock=True)
     expert = bundle.expert
     privileged = by.has_role(*PRIVILEGED_ROLES)
@@ -248,6 +283,12 @@ async def update_expert(
         assert body.email is not None
         await _email_free(session, body.email, other_than=expert.id)
     stale = apply_fields(bundle, body)
+    if (
+        "vetting" in changed
+        and expert.status == ExpertStatus.ACTIVE
+        and (problems := vetting_problems(expert, rules))
+    ):
+        raise _unvetted(problems)
     touch(expert)
     try:
         await _save_children(session, bundle, stale)
@@ -259,10 +300,11 @@ async def update_expert(
 
 
 async def change_status(
-    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, body: StatusChange
+    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, body: StatusChange, rules: VettingRules
 ) -> Result[ExpertRead]:
-    """Vetting: move an expert along the allowed status moves (409 otherwise), recording the
-    reason, and commit it."""
+    """Vetting: move an expert along the allowed status moves (409 otherwise) — to `active` only
+    with the vetting `rules` met (409 `vetting-incomplete` naming what is missing or expired) —
+    recording the reason, and commit it."""
     bundle = await find_bundle(session, expert_id, lock=True)
     expert = bundle.expert
     allowed = STATUS_MOVES[expert.status]
@@ -270,7 +312,15 @@ async def change_status(
         raise Conflict(
             f"An expert who is {expert.status.value} cannot become {body.status.value}.",
             slug="status-move-not-allowed",
-            extra={"status": expert.status.value, "allowed": sorted(s.value for s in allowed)},
+            extra={"current_status": expert.status.value, "allowed": sorted(s.value for s in allowed)},
+        )
+    if body.status == ExpertStatus.ACTIVE and (problems := vetting_problems(expert, rules)):
+        raise Conflict(
+            "An expert becomes active only with references checked and a safeguarding check no "
+            f"older than {rules.valid_months} months: {'; '.join(msg for _, msg in problems)}. "
+            "Record the checks (PATCH vetting) first.",
+            slug="vetting-incomplete",
+            extra={"errors": [{"loc": ["vetting", name], "msg": msg} for name, msg in problems]},
         )
     expert.status = body.status
     expert.status_reason = body.reason
@@ -291,10 +341,14 @@ async def erase_expert(
     *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, if_match: str | None
 ) -> None:
     """Remove personal data, keep an anonymous tombstone (bookings and audit stay consistent),
-    emit a `delete` on the feed, and commit it; needs the current ETag (428/412 otherwise)."""
+    rewrite the expert's earlier feed items and audit entries so that they keep nothing
+    personal, drop the create replies kept for `Idempotency-Key` repeats (they hold the profile;
+    a repeat after erasure is a new request), emit a `delete` on the feed, and commit it; needs
+    the current ETag (428/412 otherwise)."""
     bundle = await find_bundle(session, expert_id, lock=True)
     check_if_match(if_match, bundle.etag)
     expert = bundle.expert
+    own_subs = [expert.owner_sub] if expert.owner_sub else []
     for name in (
         "full_name",
         "email",
@@ -320,6 +374,13 @@ async def erase_expert(
     stale += periods
     touch(expert)
     await _save_children(session, bundle, stale)
+    await forget(session, expert_id=expert.id, own_subs=own_subs)
+    await session.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.scope.startswith("create-expert:"),
+            cast(idempotency_keys.c.response_body, String).contains(str(expert.id)),
+        )
+    )
     await record(session, bundle=bundle, by=by, action="erase", fields=["personal_data"], deleted=True)
     await session.commit()
 
@@ -329,9 +390,10 @@ async def erase_expert(
 
 async def get_expert(
     *, session: AsyncSession, by: Principal, expert_id: uuid.UUID
-) -> Result[ExpertRead | ExpertPublic]:
-    """One expert as this caller may see them (404 when they may see nothing), with its ETag."""
-    bundle = await find_bundle(session, expert_id)
+) -> Result[ExpertRead | ExpertShared | ExpertPublic]:
+    """One expert as this caller may see them (404 when they may see nothing), with its ETag; an
+    erased expert is an anonymous tombstone (`erased: true`) for PD and admin, 404 for others."""
+    bundle = await find_bundle(session, expert_id, erased=by.has_role(*PRIVILEGED_ROLES))
     return Result(view(by, bundle), etag=bundle.etag)
 
 
@@ -368,11 +430,13 @@ class ExpertFilters:
 
 
 def searcher_sees_everything(by: Principal, *, what: str) -> bool:
-    """True for callers who see full profiles in any status, False for a country office (public
-    fields of active experts); anyone else is refused (403) to `what` the roster."""
+    """True for callers who see full profiles in any status (PD, admin, `roster:read` +
+    `roster:pii` clients), False for a country office or a `roster:read` client without
+    `roster:pii` (public fields of active experts); anyone else is refused (403) to `what` the
+    roster."""
     if is_privileged(by):
         return True
-    if not by.has_role(Role.COUNTRY_OFFICE.value):
+    if not (by.has_role(Role.COUNTRY_OFFICE.value) or is_shared_reader(by)):
         raise Forbidden(f"Your role may not {what} the roster.")
     return False
 
@@ -444,20 +508,47 @@ def search_condition(filters: ExpertFilters, *, privileged: bool) -> ColumnEleme
     return and_(*conditions)
 
 
+def vetting_due_condition(rules: VettingRules, day: date) -> ColumnElement[bool]:
+    """Experts who could not be active on `day` without new checks: no references on record, or
+    no safeguarding check, or one that is no longer valid then."""
+    return or_(
+        col(Expert.references_checked_on).is_(None),
+        col(Expert.safeguarding_check_on).is_(None),
+        col(Expert.safeguarding_check_on) < rules.checks_due_before(day),
+    )
+
+
 async def list_experts(
-    *, session: AsyncSession, by: Principal, filters: ExpertFilters, limit: int, cursor: str | None
-) -> Page[ExpertRead | ExpertPublic]:
-    """A page of experts matching every filter, oldest first (created_at, id); a country office
-    sees only active experts and only their public fields; anyone else is 403."""
+    *,
+    session: AsyncSession,
+    by: Principal,
+    filters: ExpertFilters,
+    limit: int,
+    cursor: str | None,
+    vetting_due_before: date | None = None,
+    rules: VettingRules | None = None,
+) -> Page[ExpertRead | ExpertShared | ExpertPublic]:
+    """A page of experts matching every filter, oldest first (created_at, id): full profiles for
+    PD, admin and `roster:pii` clients, `ExpertShared` (any status) for other `roster:read`
+    clients, the public fields of active experts for a country office; anyone else is 403.
+    `vetting_due_before` (full-profile callers only, 403 otherwise) keeps the experts whose
+    checks fall due before that day under `rules`."""
     privileged = searcher_sees_everything(by, what="search")
+    reader = not privileged and is_shared_reader(by)
+    condition = search_condition(filters, privileged=privileged or reader)
+    if vetting_due_before is not None:
+        if not privileged:
+            raise Forbidden("Only PD, admin and roster:pii clients may filter by vetting.")
+        condition = and_(condition, vetting_due_condition(rules or VettingRules(), vetting_due_before))
     experts, next_cursor = await keyset_page(
         session,
-        select(Expert).where(search_condition(filters, privileged=privileged)),
+        select(Expert).where(condition),
         created=col(Expert.created_at),
         ident=col(Expert.id),
         limit=limit,
         cursor=cursor,
     )
     bundles = await load_bundles(session, experts)
-    items: list[ExpertRead | ExpertPublic] = [full(b) if privileged else public(b) for b in bundles]
-    return Page[ExpertRead | ExpertPublic](items=items, next_cursor=next_cursor)
+    view_of = full if privileged else shared if reader else public
+    items: list[ExpertRead | ExpertShared | ExpertPublic] = [view_of(b) for b in bundles]
+    return Page[ExpertRead | ExpertShared | ExpertPublic](items=items, next_cursor=next_cursor)

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 
 from mnr_shared.api import DEFAULT_LIMIT, Cursor, Limit, Page, SessionDep
 from mnr_shared.problems import problem_responses
-from roster_service.dependencies import FeedReader, ProfileWriter
+from roster_service.dependencies import FeedReader, ProfileWriter, VettingRulesDep
 from roster_service.feed import service
 from roster_service.schemas import AuditRead, ChangesPage
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 
 
 @router.get(
@@ -29,17 +29,21 @@ async def expert_history(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AuditRead]:
-    """PD, admin and the expert themself: every write with actor, time, action, changed fields."""
+    """PD, admin and the expert themself: every write with actor, time, action, changed fields.
+    After erasure PD and admin still read it, anonymous (no reasons, the expert's own sub gone)."""
     return await service.history(session=session, by=who, expert_id=expert_id, limit=limit, cursor=cursor)
 
 
-@router.get("/changes", tags=["feed"], summary="The change feed", responses=problem_responses(422))
+@router.get("/changes", tags=["feed"], summary="The change feed")
 async def list_changes(
     _: FeedReader,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Last `seq` you have applied.")] = 0,
+    rules: VettingRulesDep,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Last `seq` you have applied.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> ChangesPage:
     """Admin and `roster:read` services: every change to an expert's matching projection, in a
-    strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`."""
-    return await service.changes(session=session, after=after, limit=limit)
+    strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`. A projection
+    carries `vetting_valid_until`, the last day its safeguarding check is valid (null: none); an
+    erased expert's earlier items carry nothing personal (`"erased": true`)."""
+    return await service.changes(session=session, after=after, limit=limit, rules=rules)

@@ -2,7 +2,8 @@
 
 Every write to an expert runs in one transaction that also appends the expert's change-feed
 item and an audit entry (`record`), so the feed never misses a change nor shows one that was
-rolled back.
+rolled back. Erasing an expert rewrites their earlier feed items and audit entries so that
+neither keeps anything personal (`forget`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import lock_feed
-from mnr_shared.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
+from mnr_shared.pagination import Page, after_key, decode_int_cursor, encode_cursor
 from roster_service.errors import Forbidden
 from roster_service.models import AuditEntry, Change
 from roster_service.profiles import (
     PRIVILEGED_ROLES,
     Bundle,
+    VettingRules,
     calendar_rows,
     find_bundle,
     is_self,
@@ -45,8 +48,26 @@ def actor_role(principal: Principal) -> str:
     return "unknown"
 
 
+# What an erased expert's earlier feed items keep of their projection: nothing that was theirs.
+ERASED_PROJECTION: dict[str, Any] = {
+    "full_name": None,
+    "nationalities": [],
+    "residence_country": None,
+    "country_experience": [],
+    "regions": [],
+    "capabilities": [],
+    "languages": [],
+    "safeguarding_check_on": None,
+    "unavailability": [],
+    "erased": True,
+}
+# The stored projection keeps the safeguarding check's date; the feed serves its expiry instead.
+_STORED_ONLY = "safeguarding_check_on"
+
+
 async def projection(session: AsyncSession, bundle: Bundle) -> dict[str, Any]:
-    """What matching needs of an expert (DESIGN §5 feed), calendar included."""
+    """What matching needs of an expert (DESIGN §5 feed), calendar included, as stored: the feed
+    serves `vetting_valid_until` in place of the safeguarding check's date (`changes`)."""
     e = bundle.expert
     periods, bookings = await calendar_rows(session, e.id)
     return {
@@ -60,7 +81,7 @@ async def projection(session: AsyncSession, bundle: Bundle) -> dict[str, Any]:
         "regions": regions(bundle),
         "capabilities": [{"capability": c.capability, "level": c.level} for c in bundle.capabilities],
         "languages": [{"tag": lang.tag, "level": lang.level} for lang in bundle.languages],
-        "years_experience": e.years_experience,
+        _STORED_ONLY: e.safeguarding_check_on.isoformat() if e.safeguarding_check_on else None,
         "unavailability": [
             {"start": p.start_date.isoformat(), "end": p.end_date.isoformat()} for p in periods
         ],
@@ -113,14 +134,18 @@ async def record_all(session: AsyncSession, *, by: Principal, entries: Sequence[
     each, inside the caller's transaction. The feed lock is taken after the experts are written,
     so after their row locks, in the order every writer takes them."""
     await session.flush()
-    items = [None if entry.deleted else await projection(session, entry.bundle) for entry in entries]
+    # An erased expert only ever appears on the feed as a `delete`: a later write to their
+    # tombstone (a booking released, say) never brings an anonymous expert back into an index.
+    deleted = [entry.deleted or entry.bundle.expert.erased_at is not None for entry in entries]
+    items = [
+        None if gone else await projection(session, entry.bundle)
+        for entry, gone in zip(entries, deleted, strict=True)
+    ]
     await lock_feed(session)
     session.add_all(
         [
-            Change(
-                expert_id=entry.bundle.expert.id, kind="delete" if entry.deleted else "upsert", expert=item
-            )
-            for entry, item in zip(entries, items, strict=True)
+            Change(expert_id=entry.bundle.expert.id, kind="delete" if gone else "upsert", expert=item)
+            for entry, gone, item in zip(entries, deleted, items, strict=True)
         ]
     )
     session.add_all(
@@ -139,34 +164,73 @@ async def record_all(session: AsyncSession, *, by: Principal, entries: Sequence[
     await session.flush()
 
 
+async def forget(session: AsyncSession, *, expert_id: uuid.UUID, own_subs: Sequence[str]) -> None:
+    """Rewrite an erased expert's history inside the caller's transaction: every earlier feed item
+    loses the personal part of its projection (`ERASED_PROJECTION`), and every audit entry its
+    free-text reason and, where the expert acted themself (`own_subs`, or role `expert`), who."""
+    rows = (
+        await session.scalars(
+            select(Change).where(col(Change.expert_id) == expert_id, col(Change.kind) == "upsert")
+        )
+    ).all()
+    for row in rows:
+        if row.expert is not None:
+            row.expert = {**row.expert, **ERASED_PROJECTION}  # a new dict: JSON columns track assignment
+    await session.execute(
+        update(AuditEntry).where(col(AuditEntry.expert_id) == expert_id).values(reason=None)
+    )
+    expert_acted = or_(
+        col(AuditEntry.actor_role) == Role.EXPERT.value, col(AuditEntry.actor_sub).in_(list(own_subs))
+    )
+    await session.execute(
+        update(AuditEntry)
+        .where(col(AuditEntry.expert_id) == expert_id, expert_acted)
+        .values(actor_sub="erased-expert")
+    )
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 
-async def changes(*, session: AsyncSession, after: int, limit: int) -> ChangesPage:
-    """Feed items with seq > after, in seq order; `next_after` resumes after the last one."""
+def served(stored: dict[str, Any] | None, rules: VettingRules) -> dict[str, Any] | None:
+    """A stored projection as the feed serves it: the safeguarding check's date replaced by the
+    last day it is valid (`vetting_valid_until`, null without a valid check on record)."""
+    if stored is None:
+        return None
+    item = {name: value for name, value in stored.items() if name != _STORED_ONLY}
+    checked = stored.get(_STORED_ONLY)
+    until = rules.valid_until(date.fromisoformat(checked)) if isinstance(checked, str) else None
+    item["vetting_valid_until"] = until.isoformat() if until else None
+    return item
+
+
+async def changes(*, session: AsyncSession, after: int, limit: int, rules: VettingRules) -> ChangesPage:
+    """Feed items with seq > after, in seq order; `next_after` resumes after the last one. Each
+    projection carries `vetting_valid_until` under the current vetting rules."""
     rows = (
         await session.scalars(
-            select(Change).where(col(Change.seq) > after).order_by(col(Change.seq)).limit(limit)
+            select(Change).where(after_key(col(Change.seq), after)).order_by(col(Change.seq)).limit(limit)
         )
     ).all()
-    items = [ChangeItem(seq=r.seq or 0, expert_id=r.expert_id, kind=r.kind, expert=r.expert) for r in rows]
+    items = [
+        ChangeItem(seq=r.seq or 0, expert_id=r.expert_id, kind=r.kind, expert=served(r.expert, rules))
+        for r in rows
+    ]
     return ChangesPage(items=items, next_after=items[-1].seq if items else after)
 
 
 async def history(
     *, session: AsyncSession, by: Principal, expert_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[AuditRead]:
-    """The audit trail of one expert, oldest first (PD, admin, the expert themself)."""
-    bundle = await find_bundle(session, expert_id)
+    """The audit trail of one expert, oldest first (PD, admin, the expert themself); an erased
+    expert's anonymous trail stays readable by PD and admin."""
+    bundle = await find_bundle(session, expert_id, erased=by.has_role(*PRIVILEGED_ROLES))
     if not (by.has_role(*PRIVILEGED_ROLES) or is_self(by, bundle.expert)):
         view(by, bundle)
         raise Forbidden("You may not read this expert's history.")
     query = select(AuditEntry).where(col(AuditEntry.expert_id) == expert_id)
     if cursor is not None:
-        (last,) = decode_cursor(cursor, arity=1)
-        if not isinstance(last, int):
-            raise invalid_cursor()
-        query = query.where(col(AuditEntry.id) > last)
+        query = query.where(after_key(col(AuditEntry.id), decode_int_cursor(cursor)))
     rows = list((await session.scalars(query.order_by(col(AuditEntry.id)).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]

@@ -9,7 +9,7 @@ from mnr_shared.problems import problem_responses
 from roster_service.reference import service
 from roster_service.schemas import CapabilityCatalogue, LanguageCatalogue, RegionCatalogue
 
-router = APIRouter(prefix="/v1", responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 
 
 @router.get("/reference/capabilities", tags=["reference"], summary="MNR capabilities in their domains")

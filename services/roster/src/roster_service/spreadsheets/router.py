@@ -18,7 +18,7 @@ from roster_service.dependencies import Searcher, SearchFilters, Vetter
 from roster_service.spreadsheets import service, sheets
 from roster_service.spreadsheets.rows import ImportReport
 
-router = APIRouter(prefix="/v1", tags=["spreadsheets"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1", tags=["spreadsheets"], responses=problem_responses(401, 403, 422))
 
 SheetFormatQuery = Annotated[
     sheets.SheetFormat, Query(alias="format", description="`csv` (UTF-8) or `xlsx`.")
@@ -58,7 +58,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_class=Response,
     summary="Download the import template",
     description="PD and admin: the header row of the import layout and one example row.\n\n" + sheets.LAYOUT,
-    responses={**_DOWNLOAD, **problem_responses(422)},
+    responses=_DOWNLOAD,
 )
 async def import_template(_: Vetter, fmt: SheetFormatQuery = sheets.SheetFormat.CSV) -> Response:
     file = service.import_template(fmt)
@@ -69,7 +69,7 @@ async def import_template(_: Vetter, fmt: SheetFormatQuery = sheets.SheetFormat.
     "/experts/import",
     summary="Import experts from a CSV or XLSX file",
     description=sheets.IMPORT_DESCRIPTION,
-    responses=problem_responses(413, 422),
+    responses=problem_responses(413),
     openapi_extra={"requestBody": _UPLOAD_BODY},
     max_body_size=sheets.MAX_IMPORT_BODY_BYTES,
 )
@@ -88,7 +88,7 @@ async def import_experts(
     "/experts/export",
     response_class=Response,
     summary="Export experts as CSV or XLSX",
-    responses={**_DOWNLOAD, **problem_responses(422)},
+    responses=_DOWNLOAD,
 )
 async def export_experts(
     who: Searcher,

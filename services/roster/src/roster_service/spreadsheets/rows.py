@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from roster_service.schemas import ExpertCreate, ExpertUpdate, Vetting
-from roster_service.spreadsheets.sheets import DATE_COLUMNS, Cell, Sheet, SheetRow, blank, cell_text
+from roster_service.spreadsheets.sheets import (
+    DATE_COLUMNS,
+    MAX_CELL_CHARS,
+    MAX_ROW_ERRORS,
+    MESSAGE_CHARS,
+    Cell,
+    Sheet,
+    SheetRow,
+    blank,
+    cell_text,
+    clip,
+)
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ITEM_SPLIT = re.compile(r"[;,]")
@@ -37,7 +49,7 @@ def _date(value: Cell) -> date:
         return value
     text = cell_text(value) or ""
     if not _ISO_DATE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD")
+        raise ValueError(f"{clip(text)!r} is not a date; write it as YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -46,7 +58,15 @@ def _date(value: Cell) -> date:
 
 class RowError(BaseModel):
     field: str = Field(examples=["capabilities"], description="The column at fault (`row` for the row).")
-    msg: str = Field(examples=["item 1 capability: Input should be less than or equal to 21"])
+    msg: str = Field(
+        examples=["item 1 capability: Input should be less than or equal to 21"],
+        description=f"At most {MESSAGE_CHARS} characters.",
+    )
+
+    @field_validator("msg")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        return clip(value, MESSAGE_CHARS)
 
 
 @dataclass
@@ -54,8 +74,17 @@ class ParsedRow:
     number: int
     email: str | None
     body: ExpertCreate | None  # None when the row is rejected
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_ROW_ERRORS found
     filled: frozenset[str] = frozenset()  # columns with a value in this row
+    more: int = 0  # errors found past the first MAX_ROW_ERRORS (counted, not kept)
+
+    def add(self, errors: Iterable[RowError]) -> None:
+        """Keep the first MAX_ROW_ERRORS errors, count the others."""
+        for error in errors:
+            if len(self.errors) < MAX_ROW_ERRORS:
+                self.errors.append(error)
+            else:
+                self.more += 1
 
 
 def _pairs(value: Cell, column: str) -> tuple[list[tuple[str, str]], RowError | None]:
@@ -73,7 +102,7 @@ def _pairs(value: Cell, column: str) -> tuple[list[tuple[str, str]], RowError | 
     if not bad:
         return pairs, None
     shape = "capability:level, e.g. 4:3" if column == "capabilities" else "tag:level, e.g. en:C2"
-    listed = ", ".join(repr(b) for b in bad)
+    listed = clip(", ".join(repr(b) for b in bad))
     return [], RowError(field=column, msg=f"write each item as {shape}, separated by ';' (not {listed})")
 
 
@@ -140,18 +169,34 @@ def _row_error(error: ErrorDetails) -> RowError:
 def parse_row(row: SheetRow) -> ParsedRow:
     """One data row validated as an `ExpertCreate`, with every reason it is not one."""
     data, errors = _payload(row.cells)
+    parsed = ParsedRow(
+        number=row.number,
+        email=None,
+        body=None,
+        filled=frozenset(name for name, value in row.cells.items() if not blank(value)),
+    )
+    parsed.add(
+        RowError(field=name, msg=f"has {length:,} characters; a cell holds at most {MAX_CELL_CHARS:,}")
+        for name, length in row.oversized.items()
+    )
+    parsed.add(errors)
     if row.stray:
-        errors.append(RowError(field="row", msg="has values to the right of the last named column"))
-    body: ExpertCreate | None = None
+        parsed.add([RowError(field="row", msg="has values to the right of the last named column")])
     try:
         candidate = ExpertCreate.model_validate(data)
     except ValidationError as exc:
-        errors += [_row_error(e) for e in exc.errors()]
+        for detail in exc.errors(include_url=False, include_input=False):
+            if len(parsed.errors) == MAX_ROW_ERRORS and not row.oversized:
+                parsed.more += 1  # counted, not built: a row may carry hundreds
+                continue
+            # An oversized cell was not read: what validation says of it (say, missing) adds nothing.
+            if (error := _row_error(detail)).field not in row.oversized:
+                parsed.add([error])
     else:
-        body = None if errors else candidate
-    filled = frozenset(name for name, value in row.cells.items() if not blank(value))
-    email = body.email if body is not None else cell_text(row.cells.get("email"))
-    return ParsedRow(number=row.number, email=email, body=body, errors=errors, filled=filled)
+        parsed.body = None if parsed.errors else candidate
+    given = cell_text(row.cells.get("email"))
+    parsed.email = parsed.body.email if parsed.body else (clip(given) if given is not None else None)
+    return parsed
 
 
 def parse_rows(sheet: Sheet) -> list[ParsedRow]:
@@ -165,7 +210,7 @@ def parse_rows(sheet: Sheet) -> list[ParsedRow]:
             continue
         if key in first:
             row.body = None
-            row.errors.append(RowError(field="email", msg=f"repeats the email of row {first[key]}"))
+            row.add([RowError(field="email", msg=f"repeats the email of row {first[key]}")])
         else:
             first[key] = row.number
     return rows
@@ -202,7 +247,8 @@ def update_for(row: ParsedRow, *, columns: frozenset[str], vetting: Vetting) -> 
         values["modality"] = body.modality
     if columns.intersection(DATE_COLUMNS):
         given = body.vetting or Vetting()
-        values["vetting"] = Vetting(
+        # Not validated again: the file's dates are, and stored ones stay as they were accepted.
+        values["vetting"] = Vetting.model_construct(
             **{name: getattr(given if name in columns else vetting, name) for name in DATE_COLUMNS}
         )
     return ExpertUpdate.model_validate(values)
@@ -268,12 +314,18 @@ class ImportReport(BaseModel):
 
 
 def rejected(row: ParsedRow, *errors: RowError) -> ImportRow:
+    """A rejected row's report line, listing at most MAX_ROW_ERRORS errors (the last one says how
+    many more there are)."""
+    found = [*row.errors, *errors]
+    if len(found) + row.more > MAX_ROW_ERRORS:
+        more = len(found) + row.more - MAX_ROW_ERRORS + 1
+        found = [*found[: MAX_ROW_ERRORS - 1], RowError(field="row", msg=f"and {more} more errors")]
     return ImportRow(
         row=row.number,
         email=row.email,
         outcome=ImportOutcome.REJECTED,
         expert_id=None,
-        errors=[*row.errors, *errors],
+        errors=found,
     )
 
 

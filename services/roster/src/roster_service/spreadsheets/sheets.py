@@ -11,7 +11,7 @@ import csv
 import io
 import zipfile
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
@@ -22,6 +22,7 @@ from fastapi import Request
 from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -64,14 +65,28 @@ REQUIRED_COLUMNS = ("full_name", "email")
 DATE_COLUMNS = ("references_checked_on", "safeguarding_check_on", "bsafe_completed_on")
 SEPARATOR = "; "
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MiB = 1024 * 1024
+MAX_UPLOAD_BYTES = 5 * MiB
 MAX_ROWS = 5000
+# Columns read from each row: the layout's, and a few more so that a stray value just to their
+# right is reported. Anything further right is never read (a cell in column XFD costs nothing).
+MAX_COLUMNS = len(COLUMNS) + 6
+# Longer cells are not read as values: their row is rejected, naming the column and the length.
+MAX_CELL_CHARS = 4000
+# The import report stays small whatever the file holds: at most this many errors per row, and
+# values quoted from the file cut to ECHO_CHARS (each message to MESSAGE_CHARS).
+MAX_ROW_ERRORS = 10
+ECHO_CHARS = 200
+MESSAGE_CHARS = 300
 # Room for the multipart framing around a file of MAX_UPLOAD_BYTES.
 _MULTIPART_OVERHEAD = 64 * 1024
 # The largest request body the import route reads at all (the shared guard refuses more, unread).
 MAX_IMPORT_BODY_BYTES = MAX_UPLOAD_BYTES + _MULTIPART_OVERHEAD
 # An XLSX is a zip: refuse one that would unpack into far more than any real roster (a "zip bomb").
-_MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+# The parts other than the worksheet (the shared-strings table above all) are held in memory whole
+# while the sheet is read, so each part has its own cap as well.
+_MAX_UNPACKED_BYTES = 32 * MiB
+_MAX_PART_BYTES = 16 * MiB
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -122,11 +137,16 @@ its items separated by `;` (`,` also works). An apostrophe before a leading `=`,
 | `capabilities` | `capability:level`, MNR capability 1–21, level 1–4 | 4:3; 5:2 |
 | `languages` | `tag:level`, BCP 47 tag, CEFR level A1–C2 | en:C2; fr:B2 |
 | `country_experience` | ISO3 codes | KEN; UGA |
-| `references_checked_on` | date `YYYY-MM-DD`, not in the future | 2025-11-04 |
-| `safeguarding_check_on` | date `YYYY-MM-DD`, not in the future | 2025-11-20 |
-| `bsafe_completed_on` | date `YYYY-MM-DD`, not in the future | 2025-10-01 |
+| `references_checked_on` | date `YYYY-MM-DD`, 1900 or later, not in the future | 2025-11-04 |
+| `safeguarding_check_on` | date `YYYY-MM-DD`, 1900 or later, not in the future | 2025-11-20 |
+| `bsafe_completed_on` | date `YYYY-MM-DD`, 1900 or later, not in the future | 2025-10-01 |
 
-Limits: {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB per file (413), {MAX_ROWS:,} data rows (422).
+Limits: {MAX_UPLOAD_BYTES // MiB} MiB per file (413); {MAX_ROWS:,} data rows (422); an XLSX may
+unpack to at most {_MAX_UNPACKED_BYTES // MiB} MiB, and each of its parts (the sheet, the shared
+strings) to {_MAX_PART_BYTES // MiB} MiB (422). Only the first {MAX_COLUMNS} columns \
+(A–{get_column_letter(MAX_COLUMNS)}) are read; anything to their right is ignored. A cell over
+{MAX_CELL_CHARS:,} characters rejects its row. In the report each row lists at most
+{MAX_ROW_ERRORS} errors, and values quoted from the file are cut to {ECHO_CHARS} characters.
 """
 
 IMPORT_DESCRIPTION = f"""\
@@ -181,7 +201,7 @@ class Download:
 
 def _too_large() -> ContentTooLarge:
     return ContentTooLarge(
-        f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; split it into smaller files.",
+        f"The file is larger than {MAX_UPLOAD_BYTES // MiB} MiB; split it into smaller files.",
         title="Content Too Large",
         slug="file-too-large",
     )
@@ -265,8 +285,9 @@ def detect_format(upload: Upload) -> SheetFormat:
 @dataclass(frozen=True)
 class SheetRow:
     number: int  # as a spreadsheet app shows it: the header is row 1
-    cells: dict[str, Cell]
+    cells: dict[str, Cell]  # a cell over MAX_CELL_CHARS is None here, and its length in `oversized`
     stray: bool  # values to the right of the last named column
+    oversized: dict[str, int] = field(default_factory=dict)  # column → length, cells not read
 
 
 @dataclass(frozen=True)
@@ -283,24 +304,30 @@ def read_sheet(upload: Upload) -> Sheet:
     else:
         header, data = _csv_records(upload.content)
     columns = _columns(header)
-    rows = [
-        SheetRow(
-            number=number,
-            cells={name: values[i] if i < len(values) else None for i, name in enumerate(columns)},
-            stray=any(not blank(v) for v in values[len(columns) :]),
-        )
-        for number, values in data
-    ]
-    return Sheet(columns=columns, rows=rows)
+    return Sheet(columns=columns, rows=[_sheet_row(number, values, columns) for number, values in data])
+
+
+def _sheet_row(number: int, values: Sequence[Cell], columns: tuple[str, ...]) -> SheetRow:
+    cells: dict[str, Cell] = {}
+    oversized: dict[str, int] = {}
+    for i, name in enumerate(columns):
+        value = values[i] if i < len(values) else None
+        if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+            oversized[name], value = len(value), None
+        cells[name] = value
+    stray = any(not blank(v) for v in values[len(columns) :])
+    return SheetRow(number=number, cells=cells, stray=stray, oversized=oversized)
 
 
 Records = tuple[Sequence[Cell], list[tuple[int, Sequence[Cell]]]]
 
 
 def _collect(rows: Iterable[Sequence[Cell]]) -> Records:
+    """The header and the non-blank data rows, each cut to its first MAX_COLUMNS cells."""
     header: Sequence[Cell] | None = None
     data: list[tuple[int, Sequence[Cell]]] = []
-    for number, values in enumerate(rows, start=1):
+    for number, row in enumerate(rows, start=1):
+        values = tuple(row[:MAX_COLUMNS])
         if header is None:
             header = values
         elif not all(blank(v) for v in values):
@@ -327,11 +354,21 @@ def _xlsx_records(content: bytes) -> Records:
     not_a_workbook = "The file is not a readable XLSX workbook."
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+            # Declared sizes bind: zipfile stops at a member's declared size and fails it if longer.
+            sizes = [info.file_size for info in archive.infolist()]
+            unpacked, largest = sum(sizes), max(sizes, default=0)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise _unreadable(not_a_workbook) from exc
     if unpacked > _MAX_UNPACKED_BYTES:
-        raise _unreadable("The workbook unpacks to more than 100 MiB; split it into smaller files.")
+        raise _unreadable(
+            f"The workbook unpacks to more than {_MAX_UNPACKED_BYTES // MiB} MiB; "
+            "split it into smaller files."
+        )
+    if largest > _MAX_PART_BYTES:
+        raise _unreadable(
+            f"A part of the workbook unpacks to more than {_MAX_PART_BYTES // MiB} MiB; "
+            "split it into smaller files."
+        )
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl reports malformed workbooks with many exception types
@@ -341,7 +378,8 @@ def _xlsx_records(content: bytes) -> Records:
             raise _unreadable("The workbook has no worksheet.")
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
-        return _collect(sheet.iter_rows(values_only=True))
+        # max_col: rows are built MAX_COLUMNS wide, never as wide as their last cell (XFD).
+        return _collect(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True))
     except ProblemError:
         raise
     except Exception as exc:  # as above, while reading the cells
@@ -351,7 +389,7 @@ def _xlsx_records(content: bytes) -> Records:
 
 
 def _columns(header: Sequence[Cell]) -> tuple[str, ...]:
-    names = [cell_text(cell) for cell in header]
+    names = [clip(text) if (text := cell_text(cell)) is not None else None for cell in header]
     while names and names[-1] is None:
         names.pop()
     if len(names) == 1 and names[0] and ";" in names[0]:
@@ -380,6 +418,11 @@ def _columns(header: Sequence[Cell]) -> tuple[str, ...]:
 
 
 # --- cells ------------------------------------------------------------------------------------
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, the last an ellipsis when anything was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def blank(value: Cell) -> bool:
