@@ -24,6 +24,7 @@ __all__ = [
     "IfMatch",
     "Limit",
     "Page",
+    "ReadSessionDep",
     "Result",
     "SessionDep",
     "SessionmakerDep",
@@ -105,6 +106,13 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One read-only session per request: on SQLite a deferred transaction that waits for no writer."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with factory() as session:
+        yield session
+
+
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return factory
@@ -112,5 +120,7 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 """A session for work that fits in one transaction; the service function commits it."""
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
+"""A session for a route that only reads (every GET): it never queues behind writers."""
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
 """The factory, for service functions that open their own transactions (idempotent writes, sagas)."""

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mnr_shared.auth import AuthSettings, CurrentPrincipal, JWKSCache, TokenVerifier
-from mnr_shared.db import create_engine, ping, session_factory
+from mnr_shared.db import create_engine, ping, read_only, session_factory
 from mnr_shared.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from mnr_shared.http import build_client
 from mnr_shared.observability import Metrics, MetricsMiddleware, RequestIdMiddleware
@@ -132,6 +132,7 @@ async def service_runtime(
     jwks_http = build_client(connect_timeout=2.0, read_timeout=5.0, retries=2, transport=transport)
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
+    app.state.read_sessionmaker = session_factory(read_only(engine))
     app.state.transport = transport
     jwks = JWKSCache(
         client=jwks_http,

@@ -86,8 +86,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# Execution option of the read-only engine view (`read_only`): its SQLite transactions are deferred.
+READ_ONLY = "mnr_read_only"
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine; on SQLite every transaction is `BEGIN IMMEDIATE` (one writer at a time)."""
+    """An async engine; on SQLite every writing transaction is `BEGIN IMMEDIATE` (one writer at a
+    time) and every transaction of its `read_only` view a deferred `BEGIN`."""
     full = async_url(url)
     if is_sqlite(full):
         database = make_url(full).database
@@ -111,9 +116,19 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # A read-only transaction is deferred: under WAL it reads a snapshot and waits for no writer,
+    # and writers wait for no reader. Only transactions that may write queue for the write lock.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool for work that only reads: on SQLite its transactions are deferred,
+    so reads run concurrently with each other and with the one writer. Never write through it:
+    a deferred SQLite transaction that tries to write fails rather than waits."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -26,6 +26,7 @@ from mnr_shared.api import (
     IfMatch,
     Limit,
     Page,
+    ReadSessionDep,
     SessionDep,
     etag_header,
     respond,
@@ -115,7 +116,7 @@ async def put_policy(
 
 
 @router.get("/policy/versions", tags=["policy"], summary="Every policy version")
-async def list_policy_versions(_: Programme, session: SessionDep) -> Page[PolicyRead]:
+async def list_policy_versions(_: Programme, session: ReadSessionDep) -> Page[PolicyRead]:
     """PD and admin: the history of weights, oldest first."""
     return await service.policy_versions(session=session)
 
@@ -151,7 +152,7 @@ async def approve_match(
 async def list_matches(
     who: MatchLister,
     ctx: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     request_id: uuid.UUID | None = None,
     expert_id: uuid.UUID | None = None,
     status: Annotated[list[MatchStatus], Query()] = [],  # noqa: B006
@@ -173,7 +174,9 @@ async def list_matches(
 
 
 @router.get("/matches/{match_id}", tags=["matches"], summary="One match", responses=problem_responses(404))
-async def get_match(match_id: uuid.UUID, who: MatchReader, ctx: ContextDep, session: SessionDep) -> MatchRead:
+async def get_match(
+    match_id: uuid.UUID, who: MatchReader, ctx: ContextDep, session: ReadSessionDep
+) -> MatchRead:
     """PD, admin, or the expert named in it."""
     return await service.get_match(ctx=ctx, session=session, by=who, match_id=match_id)
 
@@ -221,7 +224,7 @@ async def cancel_match(
 @router.get("/admin/inconsistencies", tags=["admin"], summary="What the reconciler found")
 async def list_inconsistencies(
     _: Admin,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[list[InconsistencyStatus], Query()] = [],  # noqa: B006
     kind: Annotated[list[InconsistencyKind], Query()] = [],  # noqa: B006
     limit: Limit = 50,

@@ -14,6 +14,7 @@ from mnr_shared.api import (
     IfMatch,
     Limit,
     Page,
+    ReadSessionDep,
     SessionDep,
     SessionmakerDep,
     etag_header,
@@ -88,7 +89,7 @@ async def file_request(
 )
 async def list_requests(
     who: Reader,
-    session: SessionDep,
+    session: ReadSessionDep,
     filters: Annotated[RequestFilters, Query()],
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -109,7 +110,7 @@ async def list_requests(
     summary="Counts by status × region and by capability",
 )
 async def request_stats(
-    who: Programme, session: SessionDep, filters: Annotated[StatsFilters, Query()]
+    who: Programme, session: ReadSessionDep, filters: Annotated[StatsFilters, Query()]
 ) -> RequestStats:
     """**Who may call:** the programme division and admins.
 
@@ -127,7 +128,7 @@ async def request_stats(
     responses={**etag_header(200, "The request"), **problem_responses(404)},
 )
 async def read_request(
-    request_id: RequestId, who: Reader, session: SessionDep, response: Response
+    request_id: RequestId, who: Reader, session: ReadSessionDep, response: Response
 ) -> RequestRead:
     """**Who may call:** its country office, the programme division, admins, clients with
     `requests:read`. Another office's request is 404. The `ETag` header is what `If-Match` needs.
@@ -218,7 +219,7 @@ async def transition_request(
 async def read_history(
     request_id: RequestId,
     who: Reader,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[HistoryEntryRead]:
@@ -266,7 +267,7 @@ async def add_comment(
 async def list_comments(
     request_id: RequestId,
     who: Reader,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[CommentRead]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from mnr_shared.api import IdempotencyKey, Page, SessionDep, SessionmakerDep, respond
+from mnr_shared.api import IdempotencyKey, Page, ReadSessionDep, SessionDep, SessionmakerDep, respond
 from mnr_shared.problems import problem_responses
 from roster_service.calendar import service
 from roster_service.dependencies import Booker, BookingReader, CalendarReader, ProfileWriter
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 async def get_calendar(
     expert_id: uuid.UUID,
     who: CalendarReader,
-    session: SessionDep,
+    session: ReadSessionDep,
     start: Annotated[CalendarDate | None, Query(alias="from", description="Default: today.")] = None,
     end: Annotated[
         CalendarDate | None,
@@ -114,7 +114,7 @@ async def hold_booking(
 async def find_bookings(
     match_id: Annotated[uuid.UUID, Query(description="The match the booking was placed for.")],
     _: BookingReader,
-    session: SessionDep,
+    session: ReadSessionDep,
 ) -> Page[BookingRead]:
     """PD, admin and `roster:read` services: one page, `{"items": [...], "next_cursor": null}`,
     with no items when the match holds nothing."""
@@ -124,7 +124,7 @@ async def find_bookings(
 @router.get(
     "/bookings/{booking_id}", tags=["bookings"], summary="One booking", responses=problem_responses(404)
 )
-async def get_booking(booking_id: uuid.UUID, _: BookingReader, session: SessionDep) -> BookingRead:
+async def get_booking(booking_id: uuid.UUID, _: BookingReader, session: ReadSessionDep) -> BookingRead:
     """PD, admin and `roster:read` services."""
     return await service.get_booking(session=session, booking_id=booking_id)
 

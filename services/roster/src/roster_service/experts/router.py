@@ -14,6 +14,7 @@ from mnr_shared.api import (
     IfMatch,
     Limit,
     Page,
+    ReadSessionDep,
     SessionDep,
     SessionmakerDep,
     etag_header,
@@ -87,7 +88,7 @@ async def create_expert(
 )
 async def list_experts(
     who: Searcher,
-    session: SessionDep,
+    session: ReadSessionDep,
     filters: SearchFilters,
     rules: VettingRulesDep,
     vetting_due_before: Annotated[
@@ -123,7 +124,7 @@ async def list_experts(
     summary="My own profile (experts)",
     responses={**etag_header(200, "The caller's own profile"), **problem_responses(404)},
 )
-async def my_profile(who: ExpertCaller, session: SessionDep, response: Response) -> ExpertRead:
+async def my_profile(who: ExpertCaller, session: ReadSessionDep, response: Response) -> ExpertRead:
     """The calling expert's whole profile, with its ETag for a following PATCH."""
     return respond(response, await service.get_own_profile(session=session, by=who))
 
@@ -142,7 +143,7 @@ async def my_profile(who: ExpertCaller, session: SessionDep, response: Response)
     },
 )
 async def get_expert(
-    expert_id: uuid.UUID, who: AnyReader, session: SessionDep, response: Response
+    expert_id: uuid.UUID, who: AnyReader, session: ReadSessionDep, response: Response
 ) -> ExpertView:
     """Full profile for PD, admin, the expert themself and `roster:read` + `roster:pii` clients;
     the shared profile for `roster:read` clients; public fields of active experts for a country

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from mnr_shared.api import SessionDep, respond
+from mnr_shared.api import ReadSessionDep, SessionDep, respond
 from mnr_shared.problems import problem_responses
 from roster_service.dependencies import Searcher, SearchFilters, Vetter
 from roster_service.spreadsheets import service, sheets
@@ -92,7 +92,7 @@ async def import_experts(
 )
 async def export_experts(
     who: Searcher,
-    session: SessionDep,
+    session: ReadSessionDep,
     filters: SearchFilters,
     fmt: SheetFormatQuery = sheets.SheetFormat.CSV,
 ) -> Response:
