@@ -33,7 +33,9 @@ def service_for(transport: RoutingTransport, issuer: httpx.AsyncClient, tmp_path
 
     @asynccontextmanager
     async def start(**auth: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = AuthSettings(issuer=ISSUER, **auth)
+        # These tests are about the key cache: every request looks its key up, none is answered
+        # from the verified-token cache (tests/shared/test_verified_token_cache.py covers that).
+        settings = AuthSettings(issuer=ISSUER, verified_cache_seconds=0, **auth)
 
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import ast
+import inspect
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from mnr_shared.auth import AuthSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTERS = sorted((ROOT / "services").glob("*/src/*/**/router.py"))
@@ -62,3 +70,52 @@ def test_no_source_file_outgrows_the_limit() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}, f"split these by topic (CONTRIBUTING.md): {long}"
+
+
+def _dependency_calls(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependency_calls(sub)
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute, included routers' too (FastAPI keeps an included router as one route)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(included.routes)
+
+
+def _apps() -> dict[str, FastAPI]:
+    from matching_service.config import Settings as MatchingSettings
+    from matching_service.main import create_app as create_matching
+    from requests_service.config import Settings as RequestsSettings
+    from requests_service.main import create_app as create_requests
+    from roster_service.config import Settings as RosterSettings
+    from roster_service.main import create_app as create_roster
+
+    url = "sqlite:///unused.db"  # never connected: no lifespan runs
+    auth = AuthSettings(issuer="http://identity.test", dev_mode=True)
+    return {
+        "roster": create_roster(RosterSettings(database_url=url), auth=auth),
+        "requests": create_requests(RequestsSettings(database_url=url), auth=auth),
+        "matching": create_matching(MatchingSettings(database_url=url), auth=auth),
+    }
+
+
+def test_every_dependency_is_async() -> None:
+    """FastAPI runs a plain `def` dependency in a worker thread: a thread hop per request (about a
+    tenth of the lean GET's time) to return one attribute. Dependencies here are `async def`."""
+    sync = sorted(
+        f"{service} {route.path}: {call.call.__module__}.{call.call.__qualname__}"
+        for service, app in _apps().items()
+        for route in _api_routes(app.routes)
+        for call in _dependency_calls(route.dependant)
+        if call.call is not None
+        and not inspect.iscoroutinefunction(call.call)
+        and not inspect.isasyncgenfunction(call.call)
+        and not inspect.iscoroutinefunction(type(call.call).__call__)
+    )
+    assert sync == []
+    assert sum(1 for app in _apps().values() for _ in _api_routes(app.routes)) > 40

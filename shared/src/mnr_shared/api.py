@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mnr_shared.fastread import Reads
 from mnr_shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 __all__ = [
@@ -25,14 +27,17 @@ __all__ = [
     "Limit",
     "Page",
     "ReadSessionDep",
+    "ReadsDep",
     "Result",
     "SessionDep",
     "SessionmakerDep",
     "etag_header",
     "respond",
+    "respond_json",
 ]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,31 @@ def respond(response: Response, result: Result[T], *, location: str | None = Non
     """Copy a result's status and headers (`ETag`, `Idempotent-Replayed`, `Location`) onto the
     response FastAPI sends, and hand back the item for FastAPI to serialise."""
     response.status_code = result.status_code
-    if result.etag is not None:
-        response.headers["ETag"] = result.etag
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    if location is not None:
-        response.headers["Location"] = location
+    response.headers.update(_headers(result, location))
     return result.item
+
+
+def respond_json(result: Result[M], *, location: str | None = None) -> Response:
+    """`respond` for a route declared with `response_model=None` (it answers one of several read
+    models): the item is serialised by its own model in one pass (pydantic-core straight to
+    bytes), instead of FastAPI's generic encoder walking it first."""
+    return Response(
+        content=result.item.model_dump_json(),
+        status_code=result.status_code,
+        headers=_headers(result, location),
+        media_type="application/json",
+    )
+
+
+def _headers(result: Result[Any], location: str | None) -> dict[str, str]:
+    headers = {}
+    if result.etag is not None:
+        headers["ETag"] = result.etag
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if location is not None:
+        headers["Location"] = location
+    return headers
 
 
 def etag_header(status: int, description: str) -> dict[int | str, dict[str, Any]]:
@@ -113,7 +136,7 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return factory
 
@@ -122,5 +145,14 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 """A session for work that fits in one transaction; the service function commits it."""
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
 """A session for a route that only reads (every GET): it never queues behind writers."""
+
+
+async def _reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+ReadsDep = Annotated[Reads, Depends(_reads)]
+"""The lean read path (`mnr_shared.fastread`), for the hottest single-statement reads."""
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
 """The factory, for service functions that open their own transactions (idempotent writes, sagas)."""

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mnr_shared.auth import AuthSettings, CurrentPrincipal, JWKSCache, TokenVerifier
 from mnr_shared.db import create_engine, ping, read_only, session_factory
+from mnr_shared.fastread import Reads
 from mnr_shared.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from mnr_shared.http import build_client
 from mnr_shared.observability import Metrics, MetricsMiddleware, RequestIdMiddleware
@@ -133,6 +134,7 @@ async def service_runtime(
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     app.state.read_sessionmaker = session_factory(read_only(engine))
+    reads = app.state.reads = Reads(engine)
     app.state.transport = transport
     jwks = JWKSCache(
         client=jwks_http,
@@ -148,4 +150,5 @@ async def service_runtime(
     finally:
         await jwks.aclose()
         await jwks_http.aclose()
+        reads.close()
         await engine.dispose()

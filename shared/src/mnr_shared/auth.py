@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,6 +58,9 @@ class AuthSettings(BaseSettings):
     jwks_cache_seconds: float = Field(default=3600.0, gt=0)
     # While the provider cannot be reached, keys this far past `jwks_cache_seconds` still verify.
     jwks_max_stale_seconds: float = Field(default=86400.0, ge=0)
+    # A verified token is remembered this long (never past its `exp`): a caller's next requests
+    # skip the signature check. 0 verifies every request.
+    verified_cache_seconds: float = Field(default=60.0, ge=0, le=600)
     # `AUTH_DEV_MODE`, as `make run` sets it: dev placeholder secrets are allowed only then.
     dev_mode: bool = False
 
@@ -266,6 +270,10 @@ def _is_numeric_date(value: Any) -> bool:
     return abs(value) < _MAX_NUMERIC_DATE
 
 
+# Verified tokens remembered at once: far more than the callers of one replica in a minute.
+VERIFIED_CACHE_ENTRIES = 10_000
+
+
 class TokenVerifier:
     """Verifies a bearer JWT for one audience: allow-listed alg, signature, iss, aud, exp."""
 
@@ -274,8 +282,27 @@ class TokenVerifier:
         self._audience = audience
         self._jwks = jwks
         self._algorithms = [a for a in settings.algorithms if a in ALLOWED_ALGORITHMS]
+        # token → (principal, unix time until which it stands verified); oldest entries go first.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal; a token verified in the last `verified_cache_seconds` (and not
+        expired since) is answered from memory, anything else is checked in full."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if time.time() < remembered[1]:
+                return remembered[0]
+            del self._verified[token]
+        principal, exp = await self._verify(token)
+        keep = self._settings.verified_cache_seconds
+        if keep > 0:
+            # Expiry as decode judges it (with the leeway): the cache never outlives a token.
+            self._verified[token] = (principal, min(exp + self._settings.leeway_seconds, time.time() + keep))
+            if len(self._verified) > VERIFIED_CACHE_ENTRIES:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as exc:
@@ -317,7 +344,7 @@ class TokenVerifier:
         except JWTError as exc:
             raise Unauthorized("The token's signature or format is invalid.") from exc
         try:
-            return Principal.from_claims(claims)
+            return Principal.from_claims(claims), float(claims["exp"])
         except (ValueError, KeyError, TypeError) as exc:
             raise Unauthorized("The token's claims are malformed.") from exc
 

@@ -68,7 +68,7 @@ async def _search_filters(
 SearchFilters = Annotated[ExpertFilters, Depends(_search_filters)]
 
 
-def _vetting_rules(request: Request) -> VettingRules:
+async def _vetting_rules(request: Request) -> VettingRules:
     """The vetting gate as this app's settings configure it (`ROSTER_VETTING_VALID_MONTHS`)."""
     return VettingRules(valid_months=int(request.app.state.settings.vetting_valid_months))
 

@@ -14,11 +14,13 @@ from mnr_shared.api import (
     IfMatch,
     Limit,
     Page,
+    ReadsDep,
     ReadSessionDep,
     SessionDep,
     SessionmakerDep,
     etag_header,
     respond,
+    respond_json,
 )
 from mnr_shared.problems import problem_responses
 from roster_service.dependencies import (
@@ -142,14 +144,12 @@ async def my_profile(who: ExpertCaller, session: ReadSessionDep, response: Respo
         **problem_responses(404),
     },
 )
-async def get_expert(
-    expert_id: uuid.UUID, who: AnyReader, session: ReadSessionDep, response: Response
-) -> ExpertView:
+async def get_expert(expert_id: uuid.UUID, who: AnyReader, reads: ReadsDep) -> Response:
     """Full profile for PD, admin, the expert themself and `roster:read` + `roster:pii` clients;
     the shared profile for `roster:read` clients; public fields of active experts for a country
     office; 404 for anyone else. An erased expert is an anonymous tombstone (`erased: true`)
     for PD and admin."""
-    return respond(response, await service.get_expert(session=session, by=who, expert_id=expert_id))
+    return respond_json(await service.get_expert(reads=reads, by=who, expert_id=expert_id))
 
 
 @router.patch(

@@ -22,6 +22,7 @@ from mnr_shared.api import Result
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
 from mnr_shared.etag import check_if_match
+from mnr_shared.fastread import Reads
 from mnr_shared.pagination import Page, keyset_page
 from roster_service.db import idempotency, idempotency_keys
 from roster_service.errors import Conflict, Forbidden, NotFound, UnprocessableContent
@@ -48,6 +49,7 @@ from roster_service.profiles import (
     is_shared_reader,
     load_bundles,
     public,
+    read_bundle,
     shared,
     touch,
     vetting_problems,
@@ -389,11 +391,12 @@ async def erase_expert(
 
 
 async def get_expert(
-    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID
+    *, reads: Reads, by: Principal, expert_id: uuid.UUID
 ) -> Result[ExpertRead | ExpertShared | ExpertPublic]:
     """One expert as this caller may see them (404 when they may see nothing), with its ETag; an
-    erased expert is an anonymous tombstone (`erased: true`) for PD and admin, 404 for others."""
-    bundle = await find_bundle(session, expert_id, erased=by.has_role(*PRIVILEGED_ROLES))
+    erased expert is an anonymous tombstone (`erased: true`) for PD and admin, 404 for others.
+    The hottest read: one statement on the lean read path."""
+    bundle = await read_bundle(reads, expert_id, erased=by.has_role(*PRIVILEGED_ROLES))
     return Result(view(by, bundle), etag=bundle.etag)
 
 
