@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from mnr_shared.api import DEFAULT_LIMIT, Cursor, Limit, Page, SessionDep
+from mnr_shared.api import DEFAULT_LIMIT, Cursor, Limit, Page, ReadSessionDep
 from mnr_shared.problems import problem_responses
 from roster_service.dependencies import FeedReader, ProfileWriter, VettingRulesDep
 from roster_service.feed import service
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
 async def expert_history(
     expert_id: uuid.UUID,
     who: ProfileWriter,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AuditRead]:
@@ -34,16 +34,18 @@ async def expert_history(
     return await service.history(session=session, by=who, expert_id=expert_id, limit=limit, cursor=cursor)
 
 
-@router.get("/changes", tags=["feed"], summary="The change feed")
+@router.get("/changes", tags=["feed"], summary="The change feed", response_model=ChangesPage)
 async def list_changes(
     _: FeedReader,
-    session: SessionDep,
+    session: ReadSessionDep,
     rules: VettingRulesDep,
     after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Last `seq` you have applied.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> ChangesPage:
+) -> Response:
     """Admin and `roster:read` services: every change to an expert's matching projection, in a
     strictly increasing `seq`; `kind` is `upsert` (with the projection) or `delete`. A projection
     carries `vetting_valid_until`, the last day its safeguarding check is valid (null: none); an
     erased expert's earlier items carry nothing personal (`"erased": true`)."""
-    return await service.changes(session=session, after=after, limit=limit, rules=rules)
+    # The body is the stored projections' own text in the `ChangesPage` envelope (not re-encoded).
+    body = await service.changes(session=session, after=after, limit=limit, rules=rules)
+    return Response(content=body, media_type="application/json")

@@ -8,13 +8,15 @@ neither keeps anything personal (`forget`).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select, update
+import orjson
+from sqlalchemy import Text, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,7 +35,7 @@ from roster_service.profiles import (
     regions,
     view,
 )
-from roster_service.schemas import AuditRead, ChangeItem, ChangesPage
+from roster_service.schemas import AuditRead
 
 # --- recording --------------------------------------------------------------------------------
 
@@ -61,13 +63,21 @@ ERASED_PROJECTION: dict[str, Any] = {
     "unavailability": [],
     "erased": True,
 }
-# The stored projection keeps the safeguarding check's date; the feed serves its expiry instead.
+# The stored projection keeps the safeguarding check's date, as its last key; the feed serves its
+# expiry in its place (`changes`), so that what is stored is what is served up to its last key.
 _STORED_ONLY = "safeguarding_check_on"
 
 
+def _check_last(projection: dict[str, Any]) -> dict[str, Any]:
+    """The projection with the safeguarding check's date moved to the end, where the feed splices
+    the expiry in without decoding the rest."""
+    rest = {name: value for name, value in projection.items() if name != _STORED_ONLY}
+    return {**rest, _STORED_ONLY: projection.get(_STORED_ONLY)}
+
+
 async def projection(session: AsyncSession, bundle: Bundle) -> dict[str, Any]:
-    """What matching needs of an expert (DESIGN §5 feed), calendar included, as stored: the feed
-    serves `vetting_valid_until` in place of the safeguarding check's date (`changes`)."""
+    """What matching needs of an expert (DESIGN §5 feed), calendar included, as stored: the
+    safeguarding check's date last, which the feed serves as `vetting_valid_until` (`changes`)."""
     e = bundle.expert
     periods, bookings = await calendar_rows(session, e.id)
     return {
@@ -81,7 +91,6 @@ async def projection(session: AsyncSession, bundle: Bundle) -> dict[str, Any]:
         "regions": regions(bundle),
         "capabilities": [{"capability": c.capability, "level": c.level} for c in bundle.capabilities],
         "languages": [{"tag": lang.tag, "level": lang.level} for lang in bundle.languages],
-        _STORED_ONLY: e.safeguarding_check_on.isoformat() if e.safeguarding_check_on else None,
         "unavailability": [
             {"start": p.start_date.isoformat(), "end": p.end_date.isoformat()} for p in periods
         ],
@@ -97,6 +106,7 @@ async def projection(session: AsyncSession, bundle: Bundle) -> dict[str, Any]:
         ],
         "version": e.version,
         "updated_at": e.updated_at.isoformat(),
+        _STORED_ONLY: e.safeguarding_check_on.isoformat() if e.safeguarding_check_on else None,
     }
 
 
@@ -175,7 +185,8 @@ async def forget(session: AsyncSession, *, expert_id: uuid.UUID, own_subs: Seque
     ).all()
     for row in rows:
         if row.expert is not None:
-            row.expert = {**row.expert, **ERASED_PROJECTION}  # a new dict: JSON columns track assignment
+            # A new dict (JSON columns track assignment), the check's date still last.
+            row.expert = _check_last({**row.expert, **ERASED_PROJECTION})
     await session.execute(
         update(AuditEntry).where(col(AuditEntry.expert_id) == expert_id).values(reason=None)
     )
@@ -204,19 +215,77 @@ def served(stored: dict[str, Any] | None, rules: VettingRules) -> dict[str, Any]
     return item
 
 
-async def changes(*, session: AsyncSession, after: int, limit: int, rules: VettingRules) -> ChangesPage:
-    """Feed items with seq > after, in seq order; `next_after` resumes after the last one. Each
-    projection carries `vetting_valid_until` under the current vetting rules."""
+# The stored text's last member, `"safeguarding_check_on": null` or `…: "YYYY-MM-DD"`, and the
+# object's closing brace; the separator before it is checked apart. A raw `"` in JSON text is
+# always a string's delimiter, so this cannot match inside a string value, and a nested object's
+# member would leave a second brace after it.
+_CHECK_KEY = f'"{_STORED_ONLY}"'
+_CHECK_VALUE = re.compile(r'\s*:\s*(?:null|"(\d{4}-\d{2}-\d{2})")\s*\}\s*')
+_TAIL_WINDOW = 96  # more than the longest such tail in any spacing json.dumps writes
+
+
+class _FeedWriter:
+    """Writes stored projection text as the feed serves it, splicing `vetting_valid_until` in for
+    the stored check date without decoding the projection (one expiry computed per distinct date)."""
+
+    def __init__(self, rules: VettingRules) -> None:
+        self.rules = rules
+        self.expiry: dict[str | None, bytes] = {None: b"null"}
+
+    def _until(self, checked: str | None) -> bytes:
+        found = self.expiry.get(checked)
+        if found is None:
+            until = self.rules.valid_until(date.fromisoformat(checked)) if checked else None
+            found = self.expiry[checked] = orjson.dumps(until.isoformat() if until else None)
+        return found
+
+    def projection(self, stored: str | None) -> bytes:
+        if stored is None or stored == "null":
+            return b"null"
+        cut = stored.rfind(_CHECK_KEY, max(0, len(stored) - _TAIL_WINDOW))
+        tail = _CHECK_VALUE.fullmatch(stored, cut + len(_CHECK_KEY)) if cut > 0 else None
+        comma = cut - 1
+        while comma > 0 and stored[comma] in " \t\r\n":
+            comma -= 1
+        if tail is None or stored[comma] != ",":
+            return self._decoded(stored)  # stored before the check's date was kept last
+        until = self._until(tail.group(1))
+        return b"".join((stored[: comma + 1].encode(), b'"vetting_valid_until":', until, b"}"))
+
+    def _decoded(self, stored: str) -> bytes:
+        """The slow path for a projection whose check date is not its last key."""
+        loaded = orjson.loads(stored)
+        return orjson.dumps(served(loaded if isinstance(loaded, dict) else None, self.rules))
+
+
+async def changes(*, session: AsyncSession, after: int, limit: int, rules: VettingRules) -> bytes:
+    """Feed items with seq > after, in seq order, as the JSON of a `ChangesPage`; `next_after`
+    resumes after the last one. Each projection carries `vetting_valid_until` under the current
+    vetting rules. The stored projections are served as stored text, never decoded (but for
+    items stored before the check's date was kept last)."""
     rows = (
-        await session.scalars(
-            select(Change).where(after_key(col(Change.seq), after)).order_by(col(Change.seq)).limit(limit)
+        await session.execute(
+            select(col(Change.seq), col(Change.expert_id), col(Change.kind), cast(col(Change.expert), Text))
+            .where(after_key(col(Change.seq), after))
+            .order_by(col(Change.seq))
+            .limit(limit)
         )
     ).all()
+    writer = _FeedWriter(rules)
     items = [
-        ChangeItem(seq=r.seq or 0, expert_id=r.expert_id, kind=r.kind, expert=served(r.expert, rules))
-        for r in rows
+        b"".join(
+            (
+                b'{"seq":%d,"expert_id":"%s","kind":' % (seq or 0, str(expert_id).encode()),
+                orjson.dumps(kind),
+                b',"expert":',
+                writer.projection(stored),
+                b"}",
+            )
+        )
+        for seq, expert_id, kind, stored in rows
     ]
-    return ChangesPage(items=items, next_after=items[-1].seq if items else after)
+    next_after = (rows[-1][0] or 0) if rows else after
+    return b"".join((b'{"items":[', b",".join(items), b'],"next_after":%d}' % next_after))
 
 
 async def history(
