@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     reconcile_lookback_hours: float = Field(default=24.0, gt=0, le=2160)
     # A saga step that has failed this many times in a row is reported as stuck.
     stuck_step_attempts: int = Field(default=5, ge=1, le=1000)
+    # Rankings read the scoring policy from memory: replaced at once when this process changes
+    # it, and read again from the database when older than this (another replica may change it).
+    policy_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # Candidates reuse a request read from the requests service this recently (0: never); the
+    # saga, approvals and the reconciler always read it fresh, and drop it when they move it.
+    request_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     upstream_retries: int = Field(default=2, ge=0, le=10)

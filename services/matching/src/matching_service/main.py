@@ -70,7 +70,8 @@ def create_app(
             )
             roster_http = build_client(settings.roster_url, auth=ServiceTokenAuth(tokens), **timeouts)  # type: ignore[arg-type]
             requests_http = build_client(settings.requests_url, auth=ServiceTokenAuth(tokens), **timeouts)  # type: ignore[arg-type]
-            roster, requests = RosterClient(roster_http), RequestsClient(requests_http)
+            roster = RosterClient(roster_http)
+            requests = RequestsClient(requests_http, cache_seconds=settings.request_cache_seconds)
             index = ExpertIndex()
             follower = IndexFollower(
                 roster=roster,
@@ -94,6 +95,9 @@ def create_app(
                 settings=settings,
                 metrics=metrics,
             )
+            async with app.state.sessionmaker() as session:
+                await service.ensure_policy(session=session)
+                policy = (await service.current_policy(session=session)).item
             app.state.ctx = service.Context(
                 settings=settings,
                 sessions=app.state.sessionmaker,
@@ -103,9 +107,11 @@ def create_app(
                 follower=follower,
                 saga=saga,
                 reconciler=reconciler,
+                # Read again through the read-only view: a refresh never queues behind a writer.
+                policy=service.CurrentPolicy(
+                    policy, sessions=app.state.read_sessionmaker, max_age=settings.policy_cache_seconds
+                ),
             )
-            async with app.state.sessionmaker() as session:
-                await service.ensure_policy(session=session)
 
             async def index_loaded() -> None:
                 if not follower.loaded.is_set():

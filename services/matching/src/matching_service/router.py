@@ -107,11 +107,16 @@ async def get_policy(_: Programme, session: SessionDep, response: Response) -> P
     responses={**etag_header(200, "The new policy version"), **problem_responses(400, 409, 412, 413, 428)},
 )
 async def put_policy(
-    weights: Weights, who: Admin, session: SessionDep, response: Response, if_match: IfMatch = None
+    weights: Weights,
+    who: Admin,
+    ctx: ContextDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> PolicyRead:
     """Admin: weights in [0, 1] summing to 1; every change is a new version (old ones kept).
     Requires `If-Match` with the current policy's ETag."""
-    changed = await service.set_policy(session=session, by=who, weights=weights, if_match=if_match)
+    changed = await service.set_policy(ctx=ctx, session=session, by=who, weights=weights, if_match=if_match)
     return respond(response, changed)
 
 

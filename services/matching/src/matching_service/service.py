@@ -6,6 +6,9 @@ queried here.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,15 +45,57 @@ from mnr_shared.auth import Principal, Role
 from mnr_shared.etag import check_if_match, make_etag
 from mnr_shared.pagination import Page
 
+log = logging.getLogger("matching.service")
+
 PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
 ALTERNATIVES = 5
 
 
+class CurrentPolicy:
+    """The newest policy version, held in memory for rankings: replaced as soon as this process
+    commits a newer one (`offer`), read again from the database when older than `max_age`
+    seconds (another replica may have changed it). Never goes back to an older version."""
+
+    def __init__(
+        self, policy: PolicyRead, *, sessions: async_sessionmaker[AsyncSession], max_age: float
+    ) -> None:
+        self.policy = policy
+        self.sessions = sessions
+        self.max_age = max_age
+        self.loaded_at = time.monotonic()
+        self._reading = asyncio.Lock()
+
+    def offer(self, policy: PolicyRead) -> None:
+        """Hold `policy` unless a newer version is held already; it is fresh as of now."""
+        if policy.version >= self.policy.version:
+            self.policy = policy
+        self.loaded_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self.loaded_at < self.max_age
+
+    async def get(self) -> PolicyRead:
+        """The policy held, read again first when it is older than `max_age` (one read at a
+        time; meanwhile others get the one held). A failed read keeps the one held and is
+        tried again after `max_age`."""
+        if self._fresh() or self._reading.locked():
+            return self.policy
+        async with self._reading:
+            if not self._fresh():
+                try:
+                    async with self.sessions() as session:
+                        self.offer((await current_policy(session=session)).item)
+                except Exception:
+                    log.warning("policy could not be read; ranking with the one held", exc_info=True)
+                    self.loaded_at = time.monotonic()
+        return self.policy
+
+
 @dataclass
 class Context:
-    """What the lifespan builds once: upstream clients, the index and its follower, the saga
-    and the reconciler."""
+    """What the lifespan builds once: upstream clients, the index and its follower, the saga,
+    the reconciler and the current policy."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -60,6 +105,7 @@ class Context:
     follower: IndexFollower
     saga: Saga
     reconciler: Reconciler
+    policy: CurrentPolicy
 
 
 # --- policy -----------------------------------------------------------------------------------
@@ -101,9 +147,10 @@ async def policy_versions(*, session: AsyncSession) -> Page[PolicyRead]:
 
 
 async def set_policy(
-    *, session: AsyncSession, by: Principal, weights: Weights, if_match: str | None
+    *, ctx: Context, session: AsyncSession, by: Principal, weights: Weights, if_match: str | None
 ) -> Result[PolicyRead]:
-    """A new policy version if the caller saw the current one; old versions stay."""
+    """A new policy version if the caller saw the current one; old versions stay. Once it is
+    committed, this process ranks with it."""
     current = await current_policy(session=session)
     check_if_match(if_match, current.etag or "")
     row = PolicyVersion(version=current.item.version + 1, created_by=by.sub, **weights.model_dump())
@@ -112,7 +159,9 @@ async def set_policy(
         await session.commit()
     except Exception as exc:  # a concurrent PUT took this version number first
         raise Conflict("The policy changed meanwhile; read it again.", slug="stale-policy") from exc
-    return Result(_policy_read(row), etag=make_etag("policy", row.version))
+    changed = _policy_read(row)
+    ctx.policy.offer(changed)
+    return Result(changed, etag=make_etag("policy", row.version))
 
 
 def _weights(policy: PolicyRead) -> ranking.Policy:
@@ -170,17 +219,22 @@ def _rank(
     )
 
 
-async def _request_for(ctx: Context, request_id: uuid.UUID, by: Principal) -> UpstreamRequest:
-    """The request as the requests service holds it; a country office only sees its own."""
-    request = await _fetch_request(ctx, request_id)
+async def _request_for(
+    ctx: Context, request_id: uuid.UUID, by: Principal, *, cached: bool = False
+) -> UpstreamRequest:
+    """The request as the requests service holds it (`cached`: or held it a moment ago); a
+    country office only sees its own, however it was read."""
+    request = await _fetch_request(ctx, request_id, cached=cached)
     own_office = by.has_role(Role.COUNTRY_OFFICE.value) and request.country in by.offices
     if not by.has_role(*PRIVILEGED) and not own_office:
         raise NotFound("No such request.")
     return request
 
 
-async def _fetch_request(ctx: Context, request_id: uuid.UUID) -> UpstreamRequest:
+async def _fetch_request(ctx: Context, request_id: uuid.UUID, *, cached: bool = False) -> UpstreamRequest:
     try:
+        if cached:
+            return await ctx.requests.cached(request_id)
         return await ctx.requests.get(request_id)
     except UpstreamUnavailable as exc:
         raise ServiceUnavailable(
@@ -189,23 +243,24 @@ async def _fetch_request(ctx: Context, request_id: uuid.UUID) -> UpstreamRequest
 
 
 async def _policy_now(ctx: Context) -> PolicyRead:
-    """The current policy, read in a transaction of its own (never held across upstream calls:
-    on SQLite every transaction holds the write lock)."""
+    """The current policy read from the database, in a transaction of its own (never held across
+    upstream calls: on SQLite every transaction holds the write lock), for what it decides."""
     async with ctx.sessions() as session:
-        return (await current_policy(session=session)).item
+        policy = (await current_policy(session=session)).item
+    ctx.policy.offer(policy)
+    return policy
 
 
 async def candidates(*, ctx: Context, by: Principal, request_id: uuid.UUID, limit: int) -> Ranking:
-    """The ranked shortlist for a saved request (PD/admin; its own country office)."""
-    request = await _request_for(ctx, request_id, by)
-    policy = await _policy_now(ctx)
-    return _rank(ctx, request, policy, limit, request_id)
+    """The ranked shortlist for a saved request (PD/admin; its own country office), from the
+    request as read at most `request_cache_seconds` ago and the policy held in memory."""
+    request = await _request_for(ctx, request_id, by, cached=True)
+    return _rank(ctx, request, await ctx.policy.get(), limit, request_id)
 
 
 async def search(*, ctx: Context, body: SearchBody, limit: int) -> Ranking:
-    """The same ranking for an unsaved request body."""
-    policy = await _policy_now(ctx)
-    return _rank(ctx, body, policy, limit, None)
+    """The same ranking for an unsaved request body, with the policy held in memory."""
+    return _rank(ctx, body, await ctx.policy.get(), limit, None)
 
 
 # --- matches ----------------------------------------------------------------------------------

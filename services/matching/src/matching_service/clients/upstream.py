@@ -1,18 +1,24 @@
 """Typed calls to roster and requests with this service's own client-credentials token.
 
 Requests and bookings are parsed once, here, into the models of `clients.models`; the rest of
-the service never reads their JSON. Change-feed pages go to the index as they come (it encodes
-each projection itself), and refusals carry roster's or requests' problem document.
+the service never reads their JSON. Change-feed pages go to the index as they come (parsed with
+orjson; the index encodes each projection itself), and refusals carry roster's or requests'
+problem document. Read paths may reuse a request read a moment ago (`RequestsClient.cached`);
+every status move through the client drops it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import httpx
+import orjson
 
 from matching_service.clients.models import Booking, BookingList, RequestPage, RequestStatus, UpstreamRequest
 from mnr_shared.etag import make_etag
@@ -93,10 +99,25 @@ class RosterClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def changes(self, *, after: int, limit: int = 1000) -> dict[str, Any]:
-        response = await _send(self.http, "GET", "/v1/changes", params={"after": after, "limit": limit})
+    async def changes(
+        self, *, after: int, limit: int = 1000, sent: asyncio.Event | None = None
+    ) -> dict[str, Any]:
+        """One page of the change feed, parsed with orjson. `sent` is set once the request is on
+        the wire, so that a caller can work while roster answers (an in-process transport never
+        sets it: it sends nothing)."""
+        extensions: dict[str, Any] | None = None
+        if sent is not None:
+
+            async def trace(event: str, info: dict[str, Any]) -> None:
+                if event.endswith("send_request_body.complete"):
+                    sent.set()
+
+            extensions = {"trace": trace}
+        response = await _send(
+            self.http, "GET", "/v1/changes", params={"after": after, "limit": limit}, extensions=extensions
+        )
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
+        body: dict[str, Any] = orjson.loads(response.content)
         return body
 
     async def hold(
@@ -141,11 +162,65 @@ class RosterClient:
             _refuse_4xx(response)
 
 
+class RequestCache:
+    """Requests as read a moment ago, by id: each for `seconds` (0: none kept), at most `size`
+    of them (the one stored first goes first).
+
+    `drop` moves a generation on and `put` stores only under the generation its read began in,
+    so a read that was under way while a request was dropped never stores what it read.
+    """
+
+    def __init__(self, *, seconds: float, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.generation = 0
+        self._items: OrderedDict[uuid.UUID, tuple[float, UpstreamRequest]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, request_id: uuid.UUID) -> UpstreamRequest | None:
+        found = self._items.get(request_id)
+        if found is None:
+            return None
+        if found[0] <= time.monotonic():
+            del self._items[request_id]
+            return None
+        return found[1]
+
+    def put(self, request_id: uuid.UUID, request: UpstreamRequest, *, generation: int) -> None:
+        if self.seconds <= 0 or generation != self.generation:
+            return
+        self._items.pop(request_id, None)
+        self._items[request_id] = (time.monotonic() + self.seconds, request)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, request_id: uuid.UUID) -> None:
+        self.generation += 1
+        self._items.pop(request_id, None)
+
+
 class RequestsClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, cache_seconds: float = 0.0, cache_size: int = 10_000
+    ) -> None:
         self.http = http
+        self.cache = RequestCache(seconds=cache_seconds, size=cache_size)
+
+    async def cached(self, request_id: uuid.UUID) -> UpstreamRequest:
+        """The request as read at most `cache_seconds` ago, for read paths only (a shortlist):
+        whatever decides or moves anything reads it fresh with `get`."""
+        found = self.cache.get(request_id)
+        if found is not None:
+            return found
+        generation = self.cache.generation
+        request = await self.get(request_id)
+        self.cache.put(request_id, request, generation=generation)
+        return request
 
     async def get(self, request_id: uuid.UUID) -> UpstreamRequest:
+        """The request as the requests service holds it now."""
         response = await _send(self.http, "GET", f"/v1/requests/{request_id}")
         if response.status_code == 404:
             raise NotFound("No such request.")
@@ -174,14 +249,19 @@ class RequestsClient:
         if_version: int | None = None,
     ) -> UpstreamRequest:
         """The updated request; TransitionRefused on 409, UpstreamRefused on another 4xx (412
-        when `if_version` is given and the request has changed since)."""
+        when `if_version` is given and the request has changed since). Whatever the answer (or
+        none), the cached read of the request is dropped, before and after the call."""
         payload: dict[str, Any] = {"action": action}
         if note:
             payload["note"] = note
         headers = {"If-Match": make_etag(request_id, if_version)} if if_version is not None else None
-        response = await _send(
-            self.http, "POST", f"/v1/requests/{request_id}/transitions", json=payload, headers=headers
-        )
+        self.cache.drop(request_id)
+        try:
+            response = await _send(
+                self.http, "POST", f"/v1/requests/{request_id}/transitions", json=payload, headers=headers
+            )
+        finally:
+            self.cache.drop(request_id)
         if response.status_code == 409:
             raise TransitionRefused(_problem(response))
         _refuse_4xx(response)
