@@ -51,7 +51,7 @@ Expert = Annotated[Principal, Depends(require_roles(EXPERT))]
 ShortlistLimit = Annotated[int, Query(ge=1, le=200, description="How many candidates (1–200).")]
 
 
-def get_context(request: Request) -> service.Context:
+async def get_context(request: Request) -> service.Context:
     ctx: service.Context = request.app.state.ctx
     return ctx
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, String, bindparam, cast, literal_column, null, select, union_all
+from sqlalchemy import Integer, String, bindparam, cast, literal_column, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import configure_mappers
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
 from mnr_shared import reference
@@ -150,41 +151,41 @@ async def find_bundle(
 _EXPERTS = Expert.__table__  # type: ignore[attr-defined]
 _NO_INT = cast(null(), Integer)
 _NO_TEXT = cast(null(), String)
-# Every row of a profile in one union: (kind, number, number, text, text) per kind.
+# Every row of a profile in one union: (kind, number, number, text, text) per kind. Each branch
+# names the expert itself, so each reads its own primary-key range (a join condition would not
+# reach inside the union on SQLite, which would then read every child row of every expert).
 _CAPABILITY, _LANGUAGE, _COUNTRY = 0, 1, 2
+_ID: BindParameter[uuid.UUID] = bindparam("id")
 _CHILDREN = union_all(
     select(
-        col(ExpertCapability.expert_id).label("expert_id"),
         literal_column(str(_CAPABILITY), Integer).label("kind"),
         col(ExpertCapability.capability).label("n1"),
         col(ExpertCapability.level).label("n2"),
         _NO_TEXT.label("t1"),
         _NO_TEXT.label("t2"),
-    ),
+    ).where(col(ExpertCapability.expert_id) == _ID),
     select(
-        col(ExpertLanguage.expert_id),
         literal_column(str(_LANGUAGE), Integer),
         col(ExpertLanguage.level_rank),
         _NO_INT,
         col(ExpertLanguage.tag),
         col(ExpertLanguage.level),
-    ),
+    ).where(col(ExpertLanguage.expert_id) == _ID),
     select(
-        col(ExpertCountry.expert_id),
         literal_column(str(_COUNTRY), Integer),
         _NO_INT,
         _NO_INT,
         col(ExpertCountry.iso3),
         col(ExpertCountry.region),
-    ),
+    ).where(col(ExpertCountry.expert_id) == _ID),
 ).subquery("profile_rows")
 # The expert's row once per profile row (or once, alone): one statement, so one snapshot.
 _PROFILE = Prepared(
     select(
         *_EXPERTS.columns, _CHILDREN.c.kind, _CHILDREN.c.n1, _CHILDREN.c.n2, _CHILDREN.c.t1, _CHILDREN.c.t2
     )
-    .select_from(_EXPERTS.outerjoin(_CHILDREN, _CHILDREN.c.expert_id == _EXPERTS.c.id))
-    .where(_EXPERTS.c.id == bindparam("id"))
+    .select_from(_EXPERTS.outerjoin(_CHILDREN, true()))
+    .where(_EXPERTS.c.id == _ID)
 )
 _EXPERT_FIELDS = [column.key for column in _EXPERTS.columns]
 configure_mappers()  # `_loaded` builds instances through the mappers: have them ready
