@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 # Named constraints make Alembic diffs and downgrades deterministic on both databases.
 NAMING_CONVENTION = {
@@ -86,6 +89,8 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_HOLDS_WRITE_LOCK = "mnr_holds_write_lock"
 # Execution option of the read-only engine view (`read_only`): its SQLite transactions are deferred.
 READ_ONLY = "mnr_read_only"
 
@@ -98,7 +103,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         database = make_url(full).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(full, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(full, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         _serialise_sqlite_writes(engine)
         return engine
     return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -113,15 +118,49 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
+
+    # The writers of this process queue in turn for SQLite's one write lock: an asyncio lock (fair,
+    # first come first served) taken before BEGIN IMMEDIATE and given back when the connection
+    # returns to the pool, its COMMIT or ROLLBACK done. SQLite's own busy handler polls with sleeps
+    # of up to 100 ms and lets any newcomer win, so under load some writers waited seconds while
+    # others went through; the lock hands the database to the next writer the moment it is free.
+    # (Another process on the same file is still held off by busy_timeout alone.) SQLAlchemy runs
+    # these events in the event loop's thread, inside the greenlet of the awaiting call: `await_only`
+    # suspends that call, not the loop.
+    write_lock = asyncio.Lock()
+
+    def _release(record: Any) -> None:
+        if record.info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
 
     # A read-only transaction is deferred: under WAL it reads a snapshot and waits for no writer,
     # and writers wait for no reader. Only transactions that may write queue for the write lock.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        info = connection.connection.info  # the pooled connection's: it outlives this transaction
+        if not info.get(_HOLDS_WRITE_LOCK):
+            try:
+                await_only(asyncio.wait_for(write_lock.acquire(), SQLITE_BUSY_TIMEOUT_SECONDS))
+            except TimeoutError as exc:
+                raise sqlite3.OperationalError("database is locked (waited for the other writers)") from exc
+            info[_HOLDS_WRITE_LOCK] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except Exception:
+            if info.pop(_HOLDS_WRITE_LOCK, False):
+                write_lock.release()
+            raise
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkin", lambda _dbapi, record: _release(record))
+    event.listen(pool, "close", lambda _dbapi, record: _release(record))
+    event.listen(pool, "invalidate", lambda _dbapi, record, _exc: _release(record))
+    event.listen(pool, "soft_invalidate", lambda _dbapi, record, _exc: _release(record))
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:
