@@ -253,6 +253,34 @@ async def calendar_rows(
     )
 
 
+Calendar = tuple[list[Unavailability], list[Booking]]
+# Experts per IN (...) of `calendars` (well inside SQLite's and asyncpg's parameter limits).
+_CALENDAR_BATCH = 500
+
+
+async def calendars(session: AsyncSession, expert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Calendar]:
+    """The live calendars of many experts (`calendar_rows` for each, in date order) in two queries
+    per 500 experts; an expert with nothing on their calendar is absent."""
+    found: dict[uuid.UUID, Calendar] = {}
+    for first in range(0, len(expert_ids), _CALENDAR_BATCH):
+        ids = list(expert_ids[first : first + _CALENDAR_BATCH])
+        periods = await session.scalars(
+            select(Unavailability)
+            .where(col(Unavailability.expert_id).in_(ids))
+            .order_by(col(Unavailability.start_date))
+        )
+        for period in periods:
+            found.setdefault(period.expert_id, ([], []))[0].append(period)
+        bookings = await session.scalars(
+            select(Booking)
+            .where(col(Booking.expert_id).in_(ids), col(Booking.status).in_(ActiveBookingStatuses))
+            .order_by(col(Booking.start_date))
+        )
+        for booking in bookings:
+            found.setdefault(booking.expert_id, ([], []))[1].append(booking)
+    return found
+
+
 def touch(expert: Expert) -> None:
     """Mark a write of the expert: a new version (and so a new ETag) and `updated_at`."""
     expert.version += 1
@@ -341,35 +369,46 @@ def stored_vetting(expert: Expert) -> Vetting:
     )
 
 
-def public(bundle: Bundle) -> ExpertPublic:
-    """What a country office may see of an expert."""
+def _public_fields(bundle: Bundle) -> dict[str, Any]:
     e = bundle.expert
-    return ExpertPublic(
-        id=e.id,
-        full_name=e.full_name,
-        summary=e.summary,
-        status=e.status,
-        capabilities=[CapabilityLevel(capability=c.capability, level=c.level) for c in bundle.capabilities],
-        languages=[
+    return {
+        "id": e.id,
+        "full_name": e.full_name,
+        "summary": e.summary,
+        "status": e.status,
+        "capabilities": [
+            CapabilityLevel(capability=c.capability, level=c.level) for c in bundle.capabilities
+        ],
+        "languages": [
             LanguageLevel(tag=lang.tag, level=reference.CEFR(lang.level)) for lang in bundle.languages
         ],
-        regions=regions(bundle),
-    )
+        "regions": regions(bundle),
+    }
+
+
+def _shared_fields(bundle: Bundle) -> dict[str, Any]:
+    e = bundle.expert
+    return {
+        "nationalities": list(e.nationalities),
+        "residence_country": e.residence_country,
+        "modality": e.modality,
+        "country_experience": [c.iso3 for c in bundle.countries],
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+        "version": e.version,
+    }
+
+
+# Each read model is built once from its fields (not one from another's dump: the GET of an
+# expert is the hottest read there is).
+def public(bundle: Bundle) -> ExpertPublic:
+    """What a country office may see of an expert."""
+    return ExpertPublic(**_public_fields(bundle))
 
 
 def shared(bundle: Bundle) -> ExpertShared:
     """The public profile plus what matching needs (a `roster:read` client without `roster:pii`)."""
-    e = bundle.expert
-    return ExpertShared(
-        **public(bundle).model_dump(),
-        nationalities=list(e.nationalities),
-        residence_country=e.residence_country,
-        modality=e.modality,
-        country_experience=[c.iso3 for c in bundle.countries],
-        created_at=e.created_at,
-        updated_at=e.updated_at,
-        version=e.version,
-    )
+    return ExpertShared(**_public_fields(bundle), **_shared_fields(bundle))
 
 
 def full(bundle: Bundle) -> ExpertRead:
@@ -381,7 +420,8 @@ def full(bundle: Bundle) -> ExpertRead:
         else None
     )
     return ExpertRead(
-        **shared(bundle).model_dump(),
+        **_public_fields(bundle),
+        **_shared_fields(bundle),
         email=e.email,
         phone=e.phone,
         gender=e.gender,
