@@ -69,19 +69,29 @@ class _Compiled:
             values.append(process(value) if process is not None and value is not None else value)
         return values
 
-    def rows(self, raw: Sequence[Sequence[Any]]) -> list[Row]:
+    def rows(self, raw: Sequence[Sequence[Any]], shared: int) -> list[Row]:
         processors = self.result_processors
-        return [
-            tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True))
-            for row in raw
+        if not raw:
+            return []
+        first = tuple(value if p is None else p(value) for p, value in zip(processors, raw[0], strict=True))
+        head, tail = first[:shared], processors[shared:]
+        return [first] + [
+            head
+            + tuple(value if p is None else p(value) for p, value in zip(tail, row[shared:], strict=True))
+            for row in raw[1:]
         ]
 
 
 class Prepared:
-    """A Core `select` with named bind parameters (`bindparam("id")`), compiled once per dialect."""
+    """A Core `select` with named bind parameters (`bindparam("id")`), compiled once per dialect.
 
-    def __init__(self, statement: Select[Any] | CompoundSelect[Any]) -> None:
+    `shared`: how many leading columns are the same on every row (a row joined to its children);
+    they are typed once, from the first row, and shared by the others.
+    """
+
+    def __init__(self, statement: Select[Any] | CompoundSelect[Any], *, shared: int = 0) -> None:
         self.statement = statement
+        self.shared = shared
         self._by_dialect: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -124,7 +134,7 @@ class Reads:
                 driver = (await connection.get_raw_connection()).driver_connection
                 assert driver is not None
                 raw = await driver.fetch(compiled.sql, *args)
-        return compiled.rows(raw)
+        return compiled.rows(raw, query.shared)
 
     def close(self) -> None:
         if self._sqlite is not None:

@@ -185,7 +185,8 @@ _PROFILE = Prepared(
         *_EXPERTS.columns, _CHILDREN.c.kind, _CHILDREN.c.n1, _CHILDREN.c.n2, _CHILDREN.c.t1, _CHILDREN.c.t2
     )
     .select_from(_EXPERTS.outerjoin(_CHILDREN, true()))
-    .where(_EXPERTS.c.id == _ID)
+    .where(_EXPERTS.c.id == _ID),
+    shared=len(_EXPERTS.columns),
 )
 _EXPERT_FIELDS = [column.key for column in _EXPERTS.columns]
 configure_mappers()  # `_loaded` builds instances through the mappers: have them ready
