@@ -201,6 +201,22 @@ def _loaded(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
+def new_row(model: type[M], **values: Any) -> M:
+    """A new row of a table model holding `values` (every column without a database default):
+    what the constructor makes, without pydantic's per-field default lookup and validation, which
+    cost ~25x more (the values come validated from an API schema). For rows built by the
+    thousand: an import's child rows."""
+    return _loaded(model, values)
+
+
+def new_expert(**values: Any) -> Expert:
+    """`new_row` for an expert: the constructor's defaults (a new id, now, version 1) and `values`."""
+    now = utcnow()
+    defaults = dict.fromkeys(_EXPERT_FIELDS)
+    defaults.update(id=uuid.uuid4(), nationalities=[], created_at=now, updated_at=now, version=1)
+    return new_row(Expert, **{**defaults, **values})
+
+
 async def read_bundle(reads: Reads, expert_id: uuid.UUID, *, erased: bool = False) -> Bundle:
     """`find_bundle` on the lean read path (one statement, no session): the same bundle, the same
     404s."""

@@ -48,6 +48,7 @@ from roster_service.profiles import (
     is_self,
     is_shared_reader,
     load_bundles,
+    new_row,
     public,
     read_bundle,
     shared,
@@ -95,19 +96,31 @@ def _set_children(
     if capabilities is not None:
         stale += bundle.capabilities
         bundle.capabilities = sorted(
-            (ExpertCapability(expert_id=eid, capability=c.capability, level=c.level) for c in capabilities),
+            (
+                new_row(ExpertCapability, expert_id=eid, capability=c.capability, level=c.level)
+                for c in capabilities
+            ),
             key=lambda c: c.capability,
         )
     if languages is not None:
         stale += bundle.languages
         bundle.languages = [
-            ExpertLanguage(expert_id=eid, tag=lang.tag, level=lang.level.value, level_rank=lang.level.rank)
+            new_row(
+                ExpertLanguage,
+                expert_id=eid,
+                tag=lang.tag,
+                level=lang.level.value,
+                level_rank=lang.level.rank,
+            )
             for lang in languages
         ]
     if countries is not None:
         stale += bundle.countries
         bundle.countries = sorted(
-            (ExpertCountry(expert_id=eid, iso3=iso3, region=reference.region_of(iso3)) for iso3 in countries),
+            (
+                new_row(ExpertCountry, expert_id=eid, iso3=iso3, region=reference.region_of(iso3))
+                for iso3 in countries
+            ),
             key=lambda c: c.iso3,
         )
     return stale

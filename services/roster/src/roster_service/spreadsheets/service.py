@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -32,7 +32,7 @@ from roster_service.experts.service import (
 )
 from roster_service.feed.service import Entry, record_all
 from roster_service.models import Expert, ExpertStatus
-from roster_service.profiles import Bundle, full, load_bundles, public, stored_vetting, touch
+from roster_service.profiles import Bundle, full, load_bundles, new_expert, public, stored_vetting, touch
 from roster_service.schemas import ExpertCreate, Vetting
 from roster_service.spreadsheets import rows as sheet_rows
 from roster_service.spreadsheets import sheets
@@ -117,14 +117,15 @@ async def _write_experts(
     nothing under the caller's savepoint."""
     written: list[_Written] = []
     stale: list[Any] = []
+    created: list[Bundle] = []
     for plan in planned:
         body, bundle = plan.body, plan.bundle
         if bundle is None:
             status = body.status or ExpertStatus.APPLICANT
             bundle = Bundle(
-                Expert(full_name=body.full_name, email=body.email, modality=body.modality, status=status)
+                new_expert(full_name=body.full_name, email=body.email, modality=body.modality, status=status)
             )
-            session.add(bundle.expert)
+            created.append(bundle)
             vetting = Vetting()
         else:
             vetting = stored_vetting(bundle.expert)
@@ -140,12 +141,26 @@ async def _write_experts(
         written.append(_Written(planned=plan, bundle=bundle, fields=sorted(fields)))
     for row in stale:
         await session.delete(row)
-    await session.flush()  # experts before their child rows; old child rows before new ones
-    session.add_all(
-        [c for w in written for c in (*w.bundle.capabilities, *w.bundle.languages, *w.bundle.countries)]
-    )
+    await session.flush()  # updated experts first; old child rows before the new ones
+    # New experts and their rows go in as one multi-row INSERT per table (the unit of work would
+    # insert them one by one); the objects stay outside the session, read by the feed projection.
+    await _insert_rows(session, [b.expert for b in created])
+    for kind in ("capabilities", "languages", "countries"):
+        await _insert_rows(session, [row for b in created for row in getattr(b, kind)])
+    updated = [w.bundle for w in written if w.planned.bundle is not None]
+    session.add_all([c for b in updated for c in (*b.capabilities, *b.languages, *b.countries)])
     await session.flush()
     return written
+
+
+async def _insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
+    """One INSERT of many rows of one table, from new (transient) model objects."""
+    if not rows:
+        return
+    table = type(rows[0]).__table__
+    await session.execute(
+        insert(table), [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
+    )
 
 
 async def _write_one_by_one(
