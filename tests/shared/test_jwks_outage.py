@@ -4,53 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from jose.backends.base import Key
 from starlette.types import Receive, Scope, Send
 
-from mnr_shared.app import build_app, service_runtime
-from mnr_shared.auth import AuthSettings, JWKSCache
-from mnr_shared.testing import RoutingTransport, bearer, running
+from mnr_shared.auth import JWKSCache
+from mnr_shared.testing import RoutingTransport, bearer
 
 ISSUER = "http://identity.test"
 JWKS_URL = f"{ISSUER}/.well-known/jwks.json"
 
 
-class ServiceFor(Protocol):
-    def __call__(self, **auth: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
+ServiceFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def service_for(transport: RoutingTransport, issuer: httpx.AsyncClient, tmp_path: Path) -> ServiceFor:
-    """`async with service_for(jwks_cache_seconds=...) as client`: an app verifying real tokens."""
+def service_for(service_for: ServiceFor) -> ServiceFor:
+    """The shared fixture, with the verified-token cache off: these tests are about the key cache,
+    so every request looks its key up (tests/shared/test_verified_token_cache.py covers the other)."""
 
-    @asynccontextmanager
-    async def start(**auth: Any) -> AsyncIterator[httpx.AsyncClient]:
-        # These tests are about the key cache: every request looks its key up, none is answered
-        # from the verified-token cache (tests/shared/test_verified_token_cache.py covers that).
-        settings = AuthSettings(issuer=ISSUER, verified_cache_seconds=0, **auth)
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            async with service_runtime(
-                app,
-                database_url=f"sqlite:///{tmp_path}/svc.db",
-                audience="roster",
-                auth=settings,
-                transport=transport,
-            ):
-                yield
-
-        app = build_app(service="svc", title="svc", description="svc", version="0", lifespan=lifespan)
-        async with running(app, "svc.test") as client:
-            yield client
+    def start(**auth: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return service_for(verified_cache_seconds=0, **auth)
 
     return start
 

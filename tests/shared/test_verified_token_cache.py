@@ -4,49 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from jose import jwt
 
-from mnr_shared.app import build_app, service_runtime
-from mnr_shared.auth import AuthSettings
-from mnr_shared.testing import RoutingTransport, bearer, running
+from mnr_shared.testing import bearer
 
 ISSUER = "http://identity.test"
 
 
-class ServiceFor(Protocol):
-    def __call__(self, **auth: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
-
-
-@pytest.fixture
-def service_for(transport: RoutingTransport, issuer: httpx.AsyncClient, tmp_path: Path) -> ServiceFor:
-    @asynccontextmanager
-    async def start(**auth: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = AuthSettings(issuer=ISSUER, **auth)
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            async with service_runtime(
-                app,
-                database_url=f"sqlite:///{tmp_path}/svc.db",
-                audience="roster",
-                auth=settings,
-                transport=transport,
-            ):
-                yield
-
-        app = build_app(service="svc", title="svc", description="svc", version="0", lifespan=lifespan)
-        async with running(app, "svc.test") as client:
-            yield client
-
-    return start
+ServiceFor = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 def _token(issuer_app: FastAPI, *, expires_in: int, sub: str = "cache-test") -> str:
