@@ -123,6 +123,7 @@ def create_app(
             app.state.readiness_checks["index"] = index_loaded
             app.state.readiness_checks["roster"] = lambda: upstream_up(roster_http)
             app.state.readiness_checks["requests"] = lambda: upstream_up(requests_http)
+
             async def reconcile_once_loaded() -> None:
                 # The reconciler's pass calls both upstreams for every live match; started once
                 # the index is loaded, it does not slow the load that readiness waits for.
