@@ -133,7 +133,7 @@ async def _save_children(session: AsyncSession, bundle: Bundle, stale: list[Any]
     session.add_all([*bundle.capabilities, *bundle.languages, *bundle.countries])
 
 
-def apply_fields(bundle: Bundle, body: ExpertUpdate) -> list[Any]:
+def apply_fields(bundle: Bundle, body: ExpertUpdate | ExpertCreate) -> list[Any]:
     """Set the fields sent in `body` on the expert and, in memory, on its child rows (lists
     replace whole lists); returns the old child rows to delete. No I/O: the caller saves."""
     expert = bundle.expert

@@ -33,7 +33,7 @@ from roster_service.experts.service import (
 from roster_service.feed.service import Entry, record_all
 from roster_service.models import Expert, ExpertStatus
 from roster_service.profiles import Bundle, full, load_bundles, new_expert, public, stored_vetting, touch
-from roster_service.schemas import ExpertCreate, Vetting
+from roster_service.schemas import ExpertCreate, ExpertUpdate
 from roster_service.spreadsheets import rows as sheet_rows
 from roster_service.spreadsheets import sheets
 from roster_service.spreadsheets.rows import ImportOutcome, ImportReport, ImportRow, ParsedRow, RowError
@@ -120,22 +120,23 @@ async def _write_experts(
     created: list[Bundle] = []
     for plan in planned:
         body, bundle = plan.body, plan.bundle
+        update: ExpertCreate | ExpertUpdate
         if bundle is None:
             status = body.status or ExpertStatus.APPLICANT
             bundle = Bundle(
                 new_expert(full_name=body.full_name, email=body.email, modality=body.modality, status=status)
             )
             created.append(bundle)
-            vetting = Vetting()
+            update = body  # a new expert takes the row as validated
         else:
-            vetting = stored_vetting(bundle.expert)
             if plan.status is not None:
                 bundle.expert.status = plan.status
                 bundle.expert.status_reason = IMPORT_REASON
             touch(bundle.expert)
-        update = sheet_rows.update_for(plan.row, columns=columns, vetting=vetting)
+            vetting = stored_vetting(bundle.expert)
+            update = sheet_rows.update_for(plan.row, columns=columns, vetting=vetting)
         stale += apply_fields(bundle, update)
-        fields = set(body.model_fields_set if plan.bundle is None else update.model_fields_set)
+        fields = set(update.model_fields_set)
         if plan.status is not None:
             fields.add("status")
         written.append(_Written(planned=plan, bundle=bundle, fields=sorted(fields)))
