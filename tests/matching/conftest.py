@@ -205,6 +205,13 @@ def expert_body(n: int, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def request_form() -> Callable[..., dict[str, Any]]:
+    """`request_form(**overrides)` → the body a Kenyan office files (`request_body`), for tests
+    that send it themselves."""
+    return request_body
+
+
+@pytest.fixture
 def make_request(system: System, people: dict[str, dict[str, str]]) -> Any:
     """`await make_request(**overrides)` → a request moved to `in_review` through the API."""
 
