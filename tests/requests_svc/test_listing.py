@@ -155,6 +155,24 @@ async def test_pages_walk_every_request_once_in_a_stable_order(
     assert seen == filed
 
 
+async def test_newest_first_walks_the_pages_backwards_in_time(
+    requests_api: httpx.AsyncClient, callers: dict[str, dict[str, str]], file_request: Any
+) -> None:
+    filed = [(await file_request(title=f"Request {n}"))["id"] for n in range(5)]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, "order": "newest", **({"cursor": cursor} if cursor else {})}
+        page = (await requests_api.get("/v1/requests", params=params, headers=callers["office"])).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == filed[::-1]
+    bad = await requests_api.get("/v1/requests", params={"order": "sideways"}, headers=callers["pd"])
+    assert bad.status_code == 422
+
+
 async def test_cursor_keeps_its_place_when_requests_are_filed_meanwhile(
     requests_api: httpx.AsyncClient, callers: dict[str, dict[str, str]], file_request: Any
 ) -> None:

@@ -37,10 +37,12 @@ def build_app(
     lifespan: Callable[[FastAPI], Any],
     openapi_tags: list[dict[str, Any]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    whoami: bool = True,
 ) -> FastAPI:
     """A FastAPI app wired with the cross-service conventions of DESIGN §5.
 
     `max_body_bytes` is the body limit of every route that declares none (see mnr_shared.guard).
+    `whoami` adds `GET /v1/whoami` (services that verify bearer tokens; not the portal).
     """
     # Swagger UI and ReDoc come from the fastapi-offline package, so /docs works without a CDN.
     app = FastAPIOffline(
@@ -65,7 +67,8 @@ def build_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     _add_ops_routes(app)
-    _add_whoami(app)
+    if whoami:
+        _add_whoami(app)
     return app
 
 

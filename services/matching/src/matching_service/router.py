@@ -12,6 +12,7 @@ from matching_service.models import InconsistencyKind, InconsistencyStatus, Matc
 from matching_service.schemas import (
     CancelBody,
     DeclineBody,
+    Feasibility,
     InconsistencyRead,
     MatchCreate,
     MatchRead,
@@ -87,6 +88,19 @@ async def request_candidates(
 async def search(body: SearchBody, _: Programme, ctx: ContextDep, limit: ShortlistLimit = 20) -> Ranking:
     """PD and admin: the same ranking for a request body that is not saved anywhere."""
     return await service.search(ctx=ctx, body=body, limit=limit)
+
+
+@router.post(
+    "/search/feasibility",
+    tags=["ranking"],
+    summary="Can this unsaved request be filled? (counts only)",
+    responses=problem_responses(400, 413, 503),
+)
+async def feasibility(body: SearchBody, who: ShortlistReader, ctx: ContextDep) -> Feasibility:
+    """PD and admin; a country office for a country among its `offices` (403 otherwise). The
+    same body as `POST /v1/search` (so a request form asks it as it is being filled in): how
+    many experts pass every hard filter and how many each reason excludes, without names."""
+    return await service.feasibility(ctx=ctx, by=who, body=body)
 
 
 @router.get(

@@ -131,6 +131,16 @@ class Ranking(BaseModel):
     items: list[Candidate]
 
 
+class Feasibility(BaseModel):
+    """Whether an unsaved request could be filled: counts only, no experts named."""
+
+    policy_version: int
+    index_seq: int
+    total: int = Field(description="Experts in the index.")
+    eligible: int = Field(description="Experts passing every hard filter.")
+    excluded: dict[str, int] = Field(description="Experts excluded, by first failing reason.")
+
+
 class MatchCreate(Strict):
     model_config = ConfigDict(
         extra="forbid",

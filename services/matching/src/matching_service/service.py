@@ -32,6 +32,7 @@ from matching_service.refusals import SagaRefused
 from matching_service.saga import Saga
 from matching_service.schemas import (
     Candidate,
+    Feasibility,
     InconsistencyRead,
     MatchCreate,
     MatchRead,
@@ -261,6 +262,21 @@ async def candidates(*, ctx: Context, by: Principal, request_id: uuid.UUID, limi
 async def search(*, ctx: Context, body: SearchBody, limit: int) -> Ranking:
     """The same ranking for an unsaved request body, with the policy held in memory."""
     return _rank(ctx, body, await ctx.policy.get(), limit, None)
+
+
+async def feasibility(*, ctx: Context, by: Principal, body: SearchBody) -> Feasibility:
+    """How many experts could take an unsaved request and why the others could not: counts
+    only, no names, so a country office may ask it for its own countries while filling in."""
+    if not by.has_role(*PRIVILEGED) and body.country not in by.offices:
+        raise Forbidden("A country office may ask only about requests for its own countries.")
+    ranked = _rank(ctx, body, await ctx.policy.get(), 1, None)
+    return Feasibility(
+        policy_version=ranked.policy_version,
+        index_seq=ranked.index_seq,
+        total=ranked.total,
+        eligible=ranked.eligible,
+        excluded=ranked.excluded,
+    )
 
 
 # --- matches ----------------------------------------------------------------------------------

@@ -97,9 +97,9 @@ async def list_requests(
     """**Who may call:** country offices (they see only their own `offices`' requests), the
     programme division, admins, and clients with `requests:read`. Experts: 403.
 
-    Oldest first (by creation time, then id); pass `next_cursor` back as `cursor` for the next
-    page. Repeatable filters (`status`, `capability`, `priority`) match any of their values;
-    all filters must hold together.
+    Oldest first (by creation time, then id; `order=newest` turns it round); pass `next_cursor`
+    back as `cursor` for the next page. Repeatable filters (`status`, `capability`, `priority`)
+    match any of their values; all filters must hold together.
     """
     return await service.list_requests(session=session, by=who, filters=filters, limit=limit, cursor=cursor)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -339,6 +339,9 @@ class RequestFilters(BaseModel):
     )
     created_before: UTCTimestamp | None = Field(default=None, description="Created before (UTC if no zone).")
     q: SearchText | None = Field(default=None, description="Text in the reference, title or description.")
+    order: Literal["oldest", "newest"] = Field(
+        default="oldest", description="By creation time: `oldest` first (default) or `newest` first."
+    )
 
 
 class StatsFilters(BaseModel):

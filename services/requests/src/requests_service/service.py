@@ -147,7 +147,7 @@ def _like(text: str) -> str:
 async def list_requests(
     *, session: AsyncSession, by: Principal, filters: RequestFilters, limit: int, cursor: str | None
 ) -> Page[RequestRead]:
-    """The requests the caller may see that match every filter, oldest first, keyset-paginated."""
+    """The requests the caller may see that match every filter, oldest (or newest) first, keyset-paginated."""
     role = acting_role(by)
     r = AssistanceRequest
     where: list[Any] = visible_to(by, role)
@@ -186,6 +186,7 @@ async def list_requests(
         ident=col(r.id),
         limit=limit,
         cursor=cursor,
+        newest_first=filters.order == "newest",
     )
     return Page[RequestRead](items=await read_many(session, page), next_cursor=next_cursor)
 
