@@ -189,6 +189,30 @@ def test_new_booking_for_another_request_reduces_free_days() -> None:
     assert _free(index, 1, id=expert_uuid(999)) == WINDOW_DAYS - 5
 
 
+def test_a_booking_for_another_request_in_the_window_excludes_however_many_days_are_free() -> None:
+    # One day of overlap leaves 19 free days for 10 days of work, but the approval would hold
+    # the whole window and the roster refuses overlapping bookings; unavailability only
+    # subtracts its days.
+    booking = {
+        "id": "b1",
+        "start": "2027-03-26",
+        "end": "2027-04-02",
+        "status": "hold",
+        "request_id": HELD_REQUEST,
+    }
+    away = {"start": "2027-03-01", "end": "2027-03-05"}
+    index = _index(projection(1, bookings=[booking]), projection(2, unavailability=[away]))
+    request = RankRequest.from_mapping(request_body(effort_days=10))
+
+    ranking = rank(index, request, as_of=AS_OF)
+
+    assert _free(index, 1) == WINDOW_DAYS - 1
+    assert [item.expert_id for item in ranking.items] == [expert_uuid(2)]
+    assert ranking.excluded["insufficient_availability"] == 1
+    own = rank(index, RankRequest.from_mapping(request_body(id=HELD_REQUEST, effort_days=10)), as_of=AS_OF)
+    assert sorted(item.expert_id for item in own.items) == sorted([expert_uuid(1), expert_uuid(2)])
+
+
 def test_booking_for_the_ranked_request_does_not_count_against_its_expert() -> None:
     hold = {
         "id": "b1",

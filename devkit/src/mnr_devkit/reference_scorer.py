@@ -215,7 +215,11 @@ def _reference_reason(
     spans = [*expert.busy, *((s, e) for s, e, rid, _ in expert.bookings if rid != request.id)]
     spans = [(s, e) for s, e in spans if s <= request.end_date and e >= request.start_date]
     free = sum(1 for d in workdays if not any(s <= d <= e for s, e in spans)) if spans else len(workdays)
-    if free < request.effort_days:
+    booked = any(
+        s <= request.end_date and e >= request.start_date and rid != request.id
+        for s, e, rid, _ in expert.bookings
+    )
+    if free < request.effort_days or booked:
         return "insufficient_availability", free
     if request.modality != "either" and expert.modality not in (request.modality, "either"):
         return "modality_incompatible", free

@@ -14,7 +14,10 @@ Hard filters, in this order; an excluded expert is counted under the first one i
    language: an expert's `en-GB` serves a request for `en` and vice versa);
 5. `insufficient_availability` — `free_days < effort_days`, where `free_days` counts the
    Monday–Friday days in [start_date, end_date] not covered by the expert's unavailability
-   or live bookings; a booking made for the very request being ranked does not count;
+   or live bookings; a booking made for the very request being ranked does not count. Also
+   when a live booking for another request overlaps the window at all: the approval holds
+   the whole window, and two bookings of one expert never overlap (DESIGN §4), so the roster
+   would refuse it. Declared unavailability inside the window only subtracts its days;
 6. `modality_incompatible` — request `remote` needs an expert `remote`/`either`,
    `in_country` needs `in_country`/`either`, `either` takes anyone;
 7. `nationality_preference` — `national` needs the request country among the expert's
@@ -141,6 +144,18 @@ def free_days(index: ExpertIndex, request: RankRequest) -> NDArray[np.int32]:
     return free
 
 
+def booked_elsewhere(index: ExpertIndex, request: RankRequest) -> NDArray[np.bool_]:
+    """Experts with a live booking for another request overlapping the window (by date)."""
+    owner, start, end, booked_for, _ = index.bookings
+    clash = (start <= request.last_day) & (end >= request.first_day)
+    key = index.request_key(request.id)
+    if key is not None:
+        clash &= booked_for != key
+    booked = np.zeros(len(index), np.bool_)
+    booked[owner[clash]] = True
+    return booked
+
+
 def recent_assignment_owners(
     index: ExpertIndex, *, as_of: date, except_request: str | None
 ) -> NDArray[np.int32]:
@@ -259,7 +274,7 @@ def hard_filters(
             index.vetted_until >= day_number(as_of or date.today()),
             _all_meet(index, request.capabilities),
             _all_meet(index, request.languages),
-            free >= request.effort_days,
+            (free >= request.effort_days) & ~booked_elsewhere(index, request),
             modality_passes(index.modality, request.modality),
             nationality,
         ),

@@ -89,22 +89,6 @@ async def _overlapping_booking(
     ).first()
 
 
-async def _overlapping_period(
-    session: AsyncSession, expert_id: uuid.UUID, start: date, end: date
-) -> Unavailability | None:
-    return (
-        await session.scalars(
-            select(Unavailability)
-            .where(
-                col(Unavailability.expert_id) == expert_id,
-                col(Unavailability.start_date) <= end,
-                col(Unavailability.end_date) >= start,
-            )
-            .order_by(col(Unavailability.start_date))
-        )
-    ).first()
-
-
 def _conflict_with(kind: str, start: date, end: date, ident: uuid.UUID) -> Conflict:
     return Conflict(
         f"The expert already has {kind} from {start.isoformat()} to {end.isoformat()}.",
@@ -193,8 +177,13 @@ async def hold(
     idempotency_key: str | None,
 ) -> Result[BookingRead]:
     """Place a hold on [start, end] and commit it: 201, or 200 with the same booking when this
-    match already holds exactly these dates; 409 naming the clash with another booking or
-    unavailability. A repeated `Idempotency-Key` returns the first answer."""
+    match already holds exactly these dates; 409 naming the clash with another booking. A
+    repeated `Idempotency-Key` returns the first answer.
+
+    Declared unavailability inside the window does not refuse the hold: the window is when the
+    work may happen, and matching has already checked that its free working days cover the
+    effort (DESIGN §6). Unavailability declared over a live booking is refused instead, since
+    it could break that fit after the offer was made."""
 
     async def work(session: AsyncSession) -> Result[BookingRead]:
         return await _place_hold(session, by=by, expert_id=expert_id, body=body)
@@ -239,9 +228,6 @@ async def _place_hold(
     clash = await _overlapping_booking(session, expert_id, body.start, body.end)
     if clash is not None:
         raise _conflict_with("a booking", clash.start_date, clash.end_date, clash.id)
-    period = await _overlapping_period(session, expert_id, body.start, body.end)
-    if period is not None:
-        raise _conflict_with("declared unavailability", period.start_date, period.end_date, period.id)
     row = Booking(
         expert_id=expert_id,
         start_date=body.start,
