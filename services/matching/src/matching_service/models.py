@@ -71,6 +71,9 @@ class Match(Base, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     request_id: uuid.UUID = Field(index=True)
     request_reference: str | None = Field(default=None, max_length=20)
+    # What the expert is offered, copied from the request at approval: experts cannot read
+    # requests themselves (title, country, effort_days, modality; nothing personal).
+    request_summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     expert_id: uuid.UUID
     expert_name: str | None = Field(default=None, max_length=200)
     status: MatchStatus = Field(

@@ -146,6 +146,12 @@ class Saga:
         match = Match(
             request_id=request.id,
             request_reference=request.reference,
+            request_summary={
+                "title": request.title,
+                "country": request.country,
+                "effort_days": request.effort_days,
+                "modality": request.modality,
+            },
             expert_id=expert_id,
             expert_name=expert_name,
             status=MatchStatus.PENDING,

@@ -160,10 +160,22 @@ class MatchCreate(Strict):
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
 
+class RequestSummary(BaseModel):
+    """The request as the expert is offered it (experts cannot read requests themselves)."""
+
+    title: str | None = None
+    country: str
+    effort_days: int
+    modality: str
+
+
 class MatchRead(BaseModel):
     id: uuid.UUID
     request_id: uuid.UUID
     request_reference: str | None
+    request_summary: RequestSummary | None = Field(
+        default=None, description="Title, country, effort and modality of the request, as approved."
+    )
     expert_id: uuid.UUID
     expert_name: str | None
     status: MatchStatus

@@ -38,6 +38,7 @@ from matching_service.schemas import (
     MatchRead,
     PolicyRead,
     Ranking,
+    RequestSummary,
     SearchBody,
     Weights,
 )
@@ -292,6 +293,9 @@ def match_read(ctx: Context, match: Match) -> MatchRead:
         id=match.id,
         request_id=match.request_id,
         request_reference=match.request_reference,
+        request_summary=RequestSummary.model_validate(match.request_summary)
+        if match.request_summary
+        else None,
         expert_id=match.expert_id,
         expert_name=match.expert_name,
         status=match.status,

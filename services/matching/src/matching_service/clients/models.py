@@ -58,6 +58,7 @@ class UpstreamRequest(Upstream):
 
     id: uuid.UUID
     reference: str | None = None
+    title: str | None = None
     status: RequestStatus
     country: str
     capabilities: list[RequestedCapability] = []
