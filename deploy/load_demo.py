@@ -3,7 +3,11 @@
 `make run` calls this once the services answer: experts go into roster (as the Programme
 Division), requests are filed by their country offices and moved to their demo status through
 the status machine — `matched`, `fulfilled` and `closed` ones through the real approval saga in
-matching. It loads once: if roster already holds experts, it does nothing.
+matching. It loads once: if roster already holds experts, it loads nothing.
+
+Either way it then writes the personas file the dev issuer's sign-in page reads
+(`AUTH_PERSONAS_FILE`, default `<demo>/personas.json`): a few demo experts by name, those with
+an open offer first, so one can sign in as them.
 
     python deploy/load_demo.py --demo var/demo --issuer http://127.0.0.1:8000 \\
         --roster http://127.0.0.1:8001 --requests http://127.0.0.1:8002 --matching http://127.0.0.1:8003
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +44,7 @@ PATHS: dict[str, list[tuple[str, str]]] = {
         ("close", "pd"),
     ],
 }
+MAX_PERSONAS = 4
 NOTES = {
     "reject": "Outside the programme's scope this year.",
     "cancel": "Funding withdrawn.",
@@ -168,6 +174,48 @@ class Loader:
 
     expected = 0
 
+    def personas(self) -> list[dict[str, Any]]:
+        """Up to MAX_PERSONAS demo experts to sign in as: those holding an open offer (newest
+        first), then other active experts."""
+        active = self.http.get(
+            f"{self.roster}/v1/experts", params={"status": "active", "limit": 200}, headers=self.pd
+        )
+        active.raise_for_status()
+        names = {expert["id"]: expert["full_name"] for expert in active.json()["items"]}
+        offered = self.http.get(
+            f"{self.matching}/v1/matches", params={"status": "offered", "limit": 50}, headers=self.pd
+        )
+        if offered.status_code != 200:
+            say(f"open offers unavailable ({offered.status_code}); listing active experts only")
+        matches = offered.json()["items"] if offered.status_code == 200 else []
+        chosen: dict[str, str] = {}
+        for match in matches:
+            name = names.get(match["expert_id"]) or match.get("expert_name")
+            if name and len(chosen) < MAX_PERSONAS:
+                chosen.setdefault(match["expert_id"], name)
+        for expert_id, name in names.items():
+            if len(chosen) < MAX_PERSONAS:
+                chosen.setdefault(expert_id, name)
+        return [
+            {
+                "label": name,
+                "role": "expert",
+                "offices": [],
+                "expert_id": expert_id,
+                "name": name,
+                "sub": f"demo-expert-{expert_id}",
+            }
+            for expert_id, name in chosen.items()
+        ]
+
+
+def write_personas(path: Path, personas: list[dict[str, Any]]) -> None:
+    """Replace the personas file in one step, so the issuer never reads half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(personas, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -181,18 +229,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roster", default="http://127.0.0.1:8001")
     parser.add_argument("--requests", default="http://127.0.0.1:8002")
     parser.add_argument("--matching", default="http://127.0.0.1:8003")
+    parser.add_argument(
+        "--personas",
+        type=Path,
+        default=None,
+        help="where to write the demo experts the sign-in page offers (default <demo>/personas.json)",
+    )
     args = parser.parse_args(argv)
+    personas_file: Path = args.personas or args.demo / "personas.json"
     experts = json.loads((args.demo / "experts.json").read_text(encoding="utf-8"))
     requests = json.loads((args.demo / "requests.json").read_text(encoding="utf-8"))
     loader = Loader(issuer=args.issuer, roster=args.roster, requests=args.requests, matching=args.matching)
     if loader.already_loaded():
-        say("roster already holds experts; demo data is loaded once, nothing to do")
+        say("roster already holds experts; demo data is loaded once, nothing more to load")
+    else:
+        started = time.monotonic()
+        say(f"loading {len(experts)} experts and {len(requests)} requests through the APIs")
+        loader.experts(experts)
+        loader.requests_(requests)
+        say(f"done in {time.monotonic() - started:.1f}s")
+    try:
+        personas = loader.personas()
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        say(f"personas file not written: {exc}")
         return 0
-    started = time.monotonic()
-    say(f"loading {len(experts)} experts and {len(requests)} requests through the APIs")
-    loader.experts(experts)
-    loader.requests_(requests)
-    say(f"done in {time.monotonic() - started:.1f}s")
+    write_personas(personas_file, personas)
+    say(f"sign-in page personas: {', '.join(p['label'] for p in personas) or 'none'} → {personas_file}")
     return 0
 
 

@@ -22,7 +22,7 @@ async def test_discovery_points_at_jwks_and_token(issuer: httpx.AsyncClient) -> 
     assert body["issuer"] == "http://identity.test"
     assert body["jwks_uri"] == "http://identity.test/.well-known/jwks.json"
     assert body["token_endpoint"] == "http://identity.test/token"
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["grant_types_supported"] == ["client_credentials", "authorization_code"]  # dev mode
 
 
 async def test_jwks_publishes_only_public_key_material(issuer: httpx.AsyncClient) -> None:

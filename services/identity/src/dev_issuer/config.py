@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ClientConfig(BaseModel):
     secret: str = Field(min_length=8)
     scopes: list[str] = Field(default_factory=list)
+    # Where the dev-mode sign-in (`/authorize`) may send a code, and `/logout` may send a browser
+    # back to: exact URIs, except that an http loopback URI matches on any port (RFC 8252 §7.3).
+    redirect_uris: list[str] = Field(default_factory=list)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
 
 
 def _default_clients() -> dict[str, ClientConfig]:
@@ -30,6 +34,14 @@ def _default_clients() -> dict[str, ClientConfig]:
         ),
         "demo-integrator": ClientConfig(
             secret="dev-secret-demo-integrator", scopes=["roster:read", "requests:read", "matching:read"]
+        ),
+        # The web portal signs people in with the authorization code flow; it calls the services
+        # with the person's token, so it holds no scope of its own.
+        "portal": ClientConfig(
+            secret="dev-secret-portal",
+            scopes=[],
+            redirect_uris=["http://127.0.0.1:8004/auth/callback", "http://localhost:8004/auth/callback"],
+            post_logout_redirect_uris=["http://127.0.0.1:8004/", "http://localhost:8004/"],
         ),
     }
 
@@ -50,6 +62,10 @@ class IssuerSettings(BaseSettings):
     token_failures_per_client: int = Field(default=10, ge=1)
     token_failures_per_address: int = Field(default=30, ge=1)
     token_failure_window_seconds: float = Field(default=60.0, gt=0)
+    # Dev mode: extra people for the sign-in page, a JSON list of
+    # `{"label", "role", "offices", "expert_id", "name", "sub"}` (the demo loader writes one).
+    # Read on every sign-in page, so it may appear after the issuer starts.
+    personas_file: Path | None = None
     log_level: str = "info"
 
 

@@ -1,4 +1,5 @@
-"""The dev identity issuer app: discovery, JWKS, `/token` (client credentials) and `/dev/token`."""
+"""The dev identity issuer app: discovery, JWKS, `/token` (client credentials) and, in dev mode,
+`/dev/token` and the authorization-code sign-in of `dev_issuer.login`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
@@ -18,8 +20,10 @@ from fastapi.responses import JSONResponse
 from jose import jwt
 from pydantic import BaseModel, Field, model_validator
 
+from dev_issuer.authorization import Params
 from dev_issuer.config import ClientConfig, IssuerSettings, get_settings
 from dev_issuer.keys import SigningKey, load_or_create
+from dev_issuer.login import Login, add_login_routes, oauth_error
 from dev_issuer.throttle import TokenThrottle
 from mnr_shared.app import build_app
 from mnr_shared.auth import Role, refuse_placeholder_secrets
@@ -27,6 +31,7 @@ from mnr_shared.problems import problem_response, problem_responses
 from mnr_shared.reference import ISO3
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+PERSON_CLAIMS = ["sub", "name", "roles", "offices", "expert_id"]
 
 
 class DevTokenRequest(BaseModel):
@@ -65,6 +70,7 @@ class TokenResponse(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     scope: str | None = None
+    id_token: str | None = Field(default=None, description="Grant `authorization_code` only (dev mode).")
 
 
 class Issuer:
@@ -88,17 +94,6 @@ class Issuer:
         return str(jwt.encode(payload, self.key.signer, algorithm="RS256", headers={"kid": self.key.kid}))
 
 
-def _oauth_error(
-    error: str, description: str, status: int = 400, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """RFC 6749 §5.2 error body (the token endpoint speaks OAuth, not problem+json)."""
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={**NO_STORE, **(headers or {})},
-    )
-
-
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("basic "):
@@ -117,6 +112,15 @@ def secret_matches(client: ClientConfig | None, presented: str, stand_in: bytes)
     # Digests have one length, so the time taken tells nothing about the secret's length either.
     same = hmac.compare_digest(hashlib.sha256(expected).digest(), hashlib.sha256(presented.encode()).digest())
     return same and client is not None
+
+
+@dataclass(frozen=True)
+class TokenCall:
+    """A `/token` request from an authenticated client: who, and the form it sent."""
+
+    client_id: str
+    client: ClientConfig
+    form: Params
 
 
 def _too_many_attempts(request: Request, retry_after: int) -> JSONResponse:
@@ -147,8 +151,9 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             "Development and test identity provider for the MNR Expert Roster. Publishes its "
             "signing keys as JWKS, issues client-credentials tokens to the services and "
             "integrators configured in `AUTH_CLIENTS`, and — only with `AUTH_DEV_MODE` on — "
-            "mints a token for any role at `POST /dev/token`. Production uses a real OIDC "
-            "provider instead."
+            "mints a token for any role at `POST /dev/token` and signs people in to the portal "
+            "with the authorization code flow and PKCE (`/authorize`, a persona page without "
+            "passwords). Production uses a real OIDC provider instead."
         ),
         version="0.1.0",
         lifespan=lifespan,
@@ -157,11 +162,13 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
     app.state.issuer = issuer
     throttle = TokenThrottle(settings)
     stand_in_secret = secrets.token_bytes(32)
+    login = Login(settings, issuer) if settings.dev_mode else None
+    app.state.login = login
 
     @app.get("/.well-known/openid-configuration", tags=["discovery"])
     async def discovery() -> dict[str, Any]:
         base = settings.issuer.rstrip("/")
-        return {
+        metadata: dict[str, Any] = {
             "issuer": settings.issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "token_endpoint": f"{base}/token",
@@ -171,47 +178,36 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
         }
+        if login is not None:
+            metadata.update(
+                {
+                    "authorization_endpoint": f"{base}/authorize",
+                    "userinfo_endpoint": f"{base}/userinfo",
+                    "end_session_endpoint": f"{base}/logout",
+                    "grant_types_supported": ["client_credentials", "authorization_code"],
+                    "response_types_supported": ["code"],
+                    "response_modes_supported": ["query"],
+                    "code_challenge_methods_supported": ["S256"],
+                    "scopes_supported": ["openid", "profile"],
+                    "claims_supported": PERSON_CLAIMS,
+                    "authorization_response_iss_parameter_supported": True,
+                }
+            )
+        return metadata
 
     @app.get("/.well-known/jwks.json", tags=["discovery"])
     async def jwks() -> dict[str, Any]:
         return {"keys": [issuer.key.public_jwk]}
 
-    @app.post(
-        "/token",
-        tags=["tokens"],
-        response_model=TokenResponse,
-        summary="Client-credentials token (RFC 6749 §4.4)",
-        responses=problem_responses(429),
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["grant_type"],
-                            "properties": {
-                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
-                                "scope": {"type": "string", "example": "roster:read"},
-                                "client_id": {"type": "string"},
-                                "client_secret": {"type": "string"},
-                            },
-                        }
-                    }
-                }
-            }
-        },
-    )
-    async def token(request: Request) -> JSONResponse:
-        """Any client in `AUTH_CLIENTS`, with HTTP Basic or form credentials; errors as RFC 6749 §5.2.
-        Failed client authentication counts against the client id and the caller's address; past
-        `AUTH_TOKEN_FAILURES_PER_CLIENT` or `AUTH_TOKEN_FAILURES_PER_ADDRESS` failures within
-        `AUTH_TOKEN_FAILURE_WINDOW_SECONDS` the answer is 429 problem+json with `Retry-After`."""
+    async def authenticate_client(request: Request) -> TokenCall | JSONResponse:
+        """The client of a `/token` request (HTTP Basic or form credentials, RFC 6749 §2.3.1),
+        or the error to answer: every grant authenticates, and is throttled, the same way."""
         address = request.client.host if request.client else "unknown"
         wait = throttle.retry_after(address=address, client_id=None)
         if wait is not None:
             return _too_many_attempts(request, wait)
         if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            return _oauth_error("invalid_request", "use application/x-www-form-urlencoded")
+            return oauth_error("invalid_request", "use application/x-www-form-urlencoded")
         form = await request.form()
         basic = _basic_credentials(request)
         if basic is not None:
@@ -226,7 +222,7 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             return _too_many_attempts(request, wait)
         if not client_id:
             throttle.failed(address=address, client_id=None)
-            return _oauth_error(
+            return oauth_error(
                 "invalid_client",
                 "client authentication is required",
                 401,
@@ -235,24 +231,25 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
         matched = secret_matches(client, secret, stand_in_secret)
         if not matched or client is None:  # a match implies a client; the type checker needs telling
             throttle.failed(address=address, client_id=counted_id)
-            return _oauth_error(
+            return oauth_error(
                 "invalid_client",
                 "unknown client or wrong secret",
                 401,
                 {"WWW-Authenticate": 'Basic realm="token"'},
             )
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            return _oauth_error("invalid_request", "grant_type is required")
-        if grant_type != "client_credentials":
-            return _oauth_error("unsupported_grant_type", "only client_credentials is supported")
-        requested = str(form.get("scope", "")).split()
-        if not set(requested) <= set(client.scopes):
-            return _oauth_error("invalid_scope", f"this client may ask only for: {' '.join(client.scopes)}")
-        scopes = requested or client.scopes
+        return TokenCall(client_id=client_id, client=client, form=form)
+
+    def client_credentials(call: TokenCall) -> JSONResponse:
+        requested = str(call.form.get("scope", "")).split()
+        if not set(requested) <= set(call.client.scopes):
+            return oauth_error(
+                "invalid_scope", f"this client may ask only for: {' '.join(call.client.scopes)}"
+            )
+        scopes = requested or call.client.scopes
         ttl = settings.token_ttl_seconds
         access_token = issuer.sign(
-            {"sub": client_id, "client_id": client_id, "scope": " ".join(scopes), "roles": []}, expires_in=ttl
+            {"sub": call.client_id, "client_id": call.client_id, "scope": " ".join(scopes), "roles": []},
+            expires_in=ttl,
         )
         return JSONResponse(
             {
@@ -264,7 +261,62 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             headers=NO_STORE,
         )
 
-    if settings.dev_mode:
+    grants = ["client_credentials", *(["authorization_code"] if login is not None else [])]
+
+    @app.post(
+        "/token",
+        tags=["tokens"],
+        response_model=TokenResponse,
+        summary="Client-credentials token (RFC 6749 §4.4); in dev mode also authorization code (§4.1.3)",
+        responses=problem_responses(429),
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": grants},
+                                "scope": {"type": "string", "example": "roster:read"},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                                **(
+                                    {
+                                        "code": {"type": "string"},
+                                        "redirect_uri": {"type": "string"},
+                                        "code_verifier": {"type": "string"},
+                                    }
+                                    if login is not None
+                                    else {}
+                                ),
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    )
+    async def token(request: Request) -> JSONResponse:
+        """Any client in `AUTH_CLIENTS`, with HTTP Basic or form credentials; errors as RFC 6749 §5.2.
+        Failed client authentication counts against the client id and the caller's address; past
+        `AUTH_TOKEN_FAILURES_PER_CLIENT` or `AUTH_TOKEN_FAILURES_PER_ADDRESS` failures within
+        `AUTH_TOKEN_FAILURE_WINDOW_SECONDS` the answer is 429 problem+json with `Retry-After`.
+        In dev mode `grant_type=authorization_code` trades a sign-in code (`code`,
+        `redirect_uri`, `code_verifier`) for an access token and an ID token."""
+        call = await authenticate_client(request)
+        if isinstance(call, JSONResponse):
+            return call
+        grant_type = call.form.get("grant_type")
+        if not grant_type:
+            return oauth_error("invalid_request", "grant_type is required")
+        if grant_type == "authorization_code" and login is not None:
+            return login.exchange(call.form, client_id=call.client_id)
+        if grant_type != "client_credentials":
+            return oauth_error("unsupported_grant_type", f"supported: {' '.join(grants)}")
+        return client_credentials(call)
+
+    if login is not None:  # dev mode
 
         @app.post(
             "/dev/token",
@@ -290,5 +342,7 @@ def create_app(settings: IssuerSettings | None = None) -> FastAPI:
             return JSONResponse(
                 {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}, headers=NO_STORE
             )
+
+        add_login_routes(app, login)
 
     return app
