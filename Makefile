@@ -4,13 +4,13 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
-SERVICES := roster requests matching
+SERVICES := roster requests matching portal
 PYTEST_ARGS ?=
 # Cached bytecode roughly halves every process start (tests, `make run`); keep it even where
 # the environment asks Python not to write it.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install run seed demo bench bench-api test test-pg lint fmt migrate revision clean
+.PHONY: help install chromium run seed demo bench bench-api test test-pg lint fmt migrate revision clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,18 @@ install: ## Install uv if missing, then every package and tool from uv.lock into
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
 		|| $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --all-packages --quiet
+	@$(MAKE) --no-print-directory chromium
+
+chromium: ## Install Debian's Chromium for the browser tests when it is missing (root + apt-get)
+	@if [ -n "$$MNR_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+			|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else \
+		echo "The browser tests need Chromium. Run: sudo apt-get install -y chromium"; \
+		echo "(or point MNR_CHROMIUM at a Chromium or Chrome binary); they are skipped until then."; \
+	fi
 
 run: install ## Run everything on SQLite: dev issuer :8000, roster :8001, requests :8002, matching :8003
 	@$(UV) run --frozen python deploy/run_local.py

@@ -1,4 +1,4 @@
-"""Run the whole system locally: migrate, seed demo data once, start the issuer and three services.
+"""Run the whole system locally: migrate, seed demo data once, start the issuer, the services, the portal.
 
 Used by `make run`. Everything lives under one folder (default `var/`): the SQLite databases,
 the dev signing key and the demo data. Ports and database URLs come from the same environment
@@ -37,6 +37,7 @@ SERVICES = (
     Service("roster", "roster_service", "ROSTER", 8001, migrates=True),
     Service("requests", "requests_service", "REQUESTS", 8002, migrates=True),
     Service("matching", "matching_service", "MATCHING", 8003, migrates=True),
+    Service("portal", "portal_service", "PORTAL", 8004, migrates=True),
 )
 
 
@@ -52,9 +53,14 @@ def build_environment(var: Path) -> dict[str, str]:
     env.setdefault("AUTH_ISSUER", f"http://127.0.0.1:{port_of(SERVICES[0], env)}")
     for service in SERVICES[1:]:
         env.setdefault(f"{service.prefix}_DATABASE_URL", f"sqlite:///{var / service.name}.db")
-    roster, requests = SERVICES[1], SERVICES[2]
-    env.setdefault("MATCHING_ROSTER_URL", f"http://{host_of(roster, env)}:{port_of(roster, env)}")
-    env.setdefault("MATCHING_REQUESTS_URL", f"http://{host_of(requests, env)}:{port_of(requests, env)}")
+    roster, requests, matching = SERVICES[1], SERVICES[2], SERVICES[3]
+    for client in ("MATCHING", "PORTAL"):
+        env.setdefault(f"{client}_ROSTER_URL", f"http://{host_of(roster, env)}:{port_of(roster, env)}")
+        env.setdefault(f"{client}_REQUESTS_URL", f"http://{host_of(requests, env)}:{port_of(requests, env)}")
+    env.setdefault("PORTAL_MATCHING_URL", f"http://{host_of(matching, env)}:{port_of(matching, env)}")
+    env.setdefault("PORTAL_OIDC_ISSUER", env["AUTH_ISSUER"])
+    # The dev sign-in page lists demo experts by name once the demo data is loaded.
+    env.setdefault("AUTH_PERSONAS_FILE", str(var / "demo" / "personas.json"))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -158,7 +164,11 @@ def print_banner(env: dict[str, str]) -> None:
         lines.append(f"  {service.name:<9} {base:<24} docs: {base}/docs")
     issuer = f"http://{host_of(SERVICES[0], env)}:{port_of(SERVICES[0], env)}"
     roster = f"http://{host_of(SERVICES[1], env)}:{port_of(SERVICES[1], env)}"
+    portal = SERVICES[4]
     lines += [
+        "",
+        f"Open the portal in a browser: http://{host_of(portal, env)}:{port_of(portal, env)}",
+        "  (sign in as a demo country office, the Programme Division, an admin or an expert)",
         "",
         "Get a token and call the roster:",
         f"  TOKEN=$(curl -s -X POST {issuer}/dev/token -H 'content-type: application/json' \\",

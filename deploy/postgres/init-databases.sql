@@ -3,3 +3,4 @@
 CREATE DATABASE roster;
 CREATE DATABASE requests;
 CREATE DATABASE matching;
+CREATE DATABASE portal;

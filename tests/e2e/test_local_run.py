@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mnr_shared.testing import drop_everything
-
-ROOT = Path(__file__).resolve().parents[2]
-PREFIXES = {"identity": "AUTH", "roster": "ROSTER", "requests": "REQUESTS", "matching": "MATCHING"}
-
 pytestmark = pytest.mark.e2e
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _call(
@@ -54,54 +31,8 @@ def _call(
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
-@pytest.fixture
-def system(
-    tmp_path: Path, backend: str, pg_databases: dict[str, str]
-) -> Iterator[tuple[dict[str, int], subprocess.Popen[str]]]:
-    ports = dict(zip(PREFIXES, _free_ports(4), strict=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PREFIXES.values()))}
-    for name, port in ports.items():
-        env[f"{PREFIXES[name]}_PORT"] = str(port)
-    if backend == "postgresql":
-        for name in ("roster", "requests", "matching"):
-            env[f"{PREFIXES[name]}_DATABASE_URL"] = pg_databases[name]
-            asyncio.run(drop_everything(pg_databases[name]))  # migrations start from nothing
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy" / "run_local.py"), "--var", str(tmp_path / "var")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    deadline = time.monotonic() + 90
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            pytest.fail("run_local exited early:\n" + "".join(output))
-        output.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    else:
-        process.kill()
-        pytest.fail("the system did not come up:\n" + "".join(output))
-    try:
-        yield ports, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if backend == "postgresql":
-            for name in ("roster", "requests", "matching"):
-                asyncio.run(drop_everything(pg_databases[name]))
-
-
-def test_whole_system_runs_serves_tokens_and_stops_cleanly(
-    system: tuple[dict[str, int], subprocess.Popen[str]], tmp_path: Path
-) -> None:
-    ports, process = system
+def test_whole_system_runs_serves_tokens_and_stops_cleanly(local_system: Any, tmp_path: Path) -> None:
+    ports, process = local_system.ports, local_system.process
     for name, port in ports.items():
         status, _, body = _call("GET", f"http://127.0.0.1:{port}/healthz")
         assert (status, body["service"]) == (200, name)
