@@ -465,8 +465,14 @@ def test_each_service_presents_the_secret_the_issuer_holds_for_it(
 def test_services_trust_the_compose_issuer(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     identity = identity_service_name()
     issuer = load_settings(IssuerSettings, environment(identity), monkeypatch)
-    auth = load_settings(AuthSettings, environment(name), monkeypatch)
-    assert auth.issuer == issuer.issuer, "tokens would carry an iss the service rejects"
+    service = load_settings(workspace_service(name).own_settings, environment(name), monkeypatch)
+    # The API services verify access tokens (AUTH_ISSUER); the portal signs people in at its
+    # OpenID Connect provider (PORTAL_OIDC_ISSUER) and checks the ID token's iss against it.
+    if "oidc_issuer" in type(service).model_fields:
+        trusted = setting(service, "oidc_issuer")
+    else:
+        trusted = load_settings(AuthSettings, environment(name), monkeypatch).issuer
+    assert trusted == issuer.issuer, "tokens would carry an iss the service rejects"
     # The issuer URL must also be where the service can fetch the JWKS inside the network.
     url = urlsplit(issuer.issuer)
     assert (url.hostname, url.port) == (identity, issuer.port)

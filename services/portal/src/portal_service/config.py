@@ -26,10 +26,10 @@ class Settings(BaseSettings):
     # Where browsers reach the provider, when that differs from where the portal does (compose:
     # the portal says http://identity:8000, a browser on the host http://localhost:8000).
     oidc_browser_issuer: str = ""
-    oidc_client_id: str = "portal"
+    client_id: str = "portal"
     # The dev placeholder serves only with AUTH_DEV_MODE: outside it create_app refuses to start
-    # until PORTAL_OIDC_CLIENT_SECRET is set to a real secret.
-    oidc_client_secret: str = Field(default="dev-secret-portal", min_length=8)
+    # until PORTAL_CLIENT_SECRET is set to a real secret.
+    client_secret: str = Field(default="dev-secret-portal", min_length=8)
     oidc_scope: str = "openid profile"
     # Claim names in the provider's tokens (Entra ID app roles arrive as `roles`; Keycloak
     # client roles can be mapped to `roles` with a token mapper). Dotted names reach into

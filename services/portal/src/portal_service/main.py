@@ -82,7 +82,7 @@ def create_app(
     settings = settings or get_settings()
     auth_settings = auth_settings or AuthSettings()
     refuse_placeholder_secrets(
-        dev_mode=auth_settings.dev_mode, PORTAL_OIDC_CLIENT_SECRET=settings.oidc_client_secret
+        dev_mode=auth_settings.dev_mode, PORTAL_CLIENT_SECRET=settings.client_secret
     )
 
     @asynccontextmanager

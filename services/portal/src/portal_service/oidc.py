@@ -143,8 +143,8 @@ class OIDCClient:
     def _oauth(self) -> AsyncOAuth2Client:
         extra: dict[str, Any] = {"transport": self.transport} if self.transport is not None else {}
         return AsyncOAuth2Client(
-            client_id=self.settings.oidc_client_id,
-            client_secret=self.settings.oidc_client_secret,
+            client_id=self.settings.client_id,
+            client_secret=self.settings.client_secret,
             scope=self.settings.oidc_scope,
             redirect_uri=self.settings.redirect_uri,
             code_challenge_method="S256",
@@ -198,7 +198,7 @@ class OIDCClient:
                 decoded = jwt.decode(id_token, await self._key_set(refresh=True), algorithms=ALGORITHMS)
             registry = jwt.JWTClaimsRegistry(
                 iss={"essential": True, "value": (await self.metadata())["issuer"]},
-                aud={"essential": True, "value": self.settings.oidc_client_id},
+                aud={"essential": True, "value": self.settings.client_id},
                 sub={"essential": True},
                 exp={"essential": True},
                 nonce={"essential": True, "value": nonce},
@@ -219,7 +219,7 @@ class OIDCClient:
         if not endpoint:
             return None
         params = {
-            "client_id": self.settings.oidc_client_id,
+            "client_id": self.settings.client_id,
             "post_logout_redirect_uri": post_logout_redirect_uri,
         }
         if id_token:
