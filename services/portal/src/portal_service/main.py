@@ -81,9 +81,7 @@ def create_app(
     in-process for tests. Outside dev mode a `dev-secret-…` client secret stops it here."""
     settings = settings or get_settings()
     auth_settings = auth_settings or AuthSettings()
-    refuse_placeholder_secrets(
-        dev_mode=auth_settings.dev_mode, PORTAL_CLIENT_SECRET=settings.client_secret
-    )
+    refuse_placeholder_secrets(dev_mode=auth_settings.dev_mode, PORTAL_CLIENT_SECRET=settings.client_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
