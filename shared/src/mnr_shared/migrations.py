@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from logging.config import fileConfig
 
-from alembic import context
+import sqlalchemy as sa
+from alembic import context, op
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from mnr_shared.db import create_engine, is_sqlite
+from mnr_shared.db import UTCDateTime, create_engine, is_sqlite
 
 
 def run_migrations(*, metadata: MetaData, default_url: str) -> None:
@@ -42,3 +43,24 @@ def run_migrations(*, metadata: MetaData, default_url: str) -> None:
         await engine.dispose()
 
     asyncio.run(online())
+
+
+def create_outbox(table: str = "outbox_events") -> None:
+    """Create a service's outbox table (`mnr_shared.events.OutboxColumns`) as first written.
+
+    Every service's migration that introduces its outbox calls this, so the three stay one
+    shape. Never edit it to change the table: a later change is a new migration in each service.
+    """
+    op.create_table(
+        table,
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.String(length=60), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("occurred_at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=220), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=f"pk_{table}"),
+        sa.UniqueConstraint("id", name=f"uq_{table}_id"),
+    )
+    op.create_index(f"ix_{table}_type", table, ["type"])

@@ -33,7 +33,8 @@ def _default_clients() -> dict[str, ClientConfig]:
             scopes=["roster:read", "roster:write", "requests:read", "requests:write"],
         ),
         "demo-integrator": ClientConfig(
-            secret="dev-secret-demo-integrator", scopes=["roster:read", "requests:read", "matching:read"]
+            secret="dev-secret-demo-integrator",
+            scopes=["roster:read", "requests:read", "matching:read", "events:read"],
         ),
         # The web portal signs people in with the authorization code flow; it calls the services
         # with the person's token, so it holds no scope of its own.

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field
 
 from mnr_shared.db import UTCDateTime, string_enum, utcnow
+from mnr_shared.events import OutboxColumns
 from roster_service.db import Base, idempotency_keys, metadata
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ExpertLanguage",
     "ExpertStatus",
     "Modality",
+    "OutboxEvent",
     "Unavailability",
     "idempotency_keys",
     "metadata",
@@ -194,6 +196,12 @@ class Change(Base, table=True):
     kind: str = Field(max_length=10)
     expert: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxEvent(OutboxColumns, Base, table=True):
+    """Domain events (`mnr_shared.events`), written with the change they describe."""
+
+    __tablename__ = "outbox_events"
 
 
 class AuditEntry(Base, table=True):

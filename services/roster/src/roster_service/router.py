@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mnr_shared.events import events_router
 from roster_service.calendar.router import router as calendar_router
 from roster_service.experts.router import router as experts_router
 from roster_service.feed.router import router as feed_router
+from roster_service.feed.service import ROSTER_EVENT_TYPES
+from roster_service.models import OutboxEvent
 from roster_service.reference.router import router as reference_router
 from roster_service.spreadsheets.router import router as spreadsheets_router
 
@@ -23,3 +26,4 @@ router.include_router(reference_router)
 router.include_router(experts_router)
 router.include_router(calendar_router)
 router.include_router(feed_router)
+router.include_router(events_router(OutboxEvent, service="roster", types=ROSTER_EVENT_TYPES))

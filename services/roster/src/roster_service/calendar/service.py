@@ -239,7 +239,7 @@ async def _place_hold(
     session.add(row)
     touch(bundle.expert)
     try:
-        await record(session, bundle=bundle, by=by, action="booking:hold", fields=["bookings"])
+        await record(session, bundle=bundle, by=by, action="booking:hold", fields=["bookings"], booking=row)
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(
@@ -287,7 +287,7 @@ async def confirm(*, session: AsyncSession, by: Principal, booking_id: uuid.UUID
     row.status = BookingStatus.CONFIRMED
     row.updated_at = utcnow()
     touch(bundle.expert)
-    await record(session, bundle=bundle, by=by, action="booking:confirm", fields=["bookings"])
+    await record(session, bundle=bundle, by=by, action="booking:confirm", fields=["bookings"], booking=row)
     await session.commit()
     return Result(_booking(row))
 
@@ -301,6 +301,6 @@ async def release(*, session: AsyncSession, by: Principal, booking_id: uuid.UUID
     row.status = BookingStatus.RELEASED
     row.updated_at = utcnow()
     touch(bundle.expert)
-    await record(session, bundle=bundle, by=by, action="booking:release", fields=["bookings"])
+    await record(session, bundle=bundle, by=by, action="booking:release", fields=["bookings"], booking=row)
     await session.commit()
     return Result(_booking(row))

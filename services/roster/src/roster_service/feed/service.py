@@ -22,9 +22,10 @@ from sqlmodel import col
 
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import lock_feed, utcnow
+from mnr_shared.events import Event, emit_all
 from mnr_shared.pagination import Page, after_key, decode_int_cursor, encode_cursor
 from roster_service.errors import Forbidden
-from roster_service.models import AuditEntry, Change
+from roster_service.models import AuditEntry, Booking, Change, OutboxEvent
 from roster_service.profiles import (
     PRIVILEGED_ROLES,
     Bundle,
@@ -113,13 +114,57 @@ def projection(bundle: Bundle, calendar: Calendar = ([], [])) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One change to record: the expert as written, what was done, and which fields it touched."""
+    """One change to record: the expert as written, what was done, and which fields it touched;
+    `booking` names the booking a `booking:*` action was about (its event's subject)."""
 
     bundle: Bundle
     action: str
     fields: Sequence[str] = ()
     reason: str | None = None
     deleted: bool = False
+    booking: Booking | None = None
+
+
+# The domain event of each audited action (`expert.status_changed` for every `status:*`).
+EVENT_TYPES = {
+    "create": "expert.created",
+    "update": "expert.updated",
+    "erase": "expert.erased",
+    "status": "expert.status_changed",
+    "unavailability:add": "availability.changed",
+    "unavailability:remove": "availability.changed",
+    "booking:hold": "booking.held",
+    "booking:confirm": "booking.confirmed",
+    "booking:release": "booking.released",
+}
+ROSTER_EVENT_TYPES = tuple(dict.fromkeys(EVENT_TYPES.values()))
+
+
+def event_of(entry: Entry) -> Event:
+    """The outbox event of one recorded change: ids and non-personal fields only."""
+    expert = entry.bundle.expert
+    kind = "status" if entry.action.startswith("status:") else entry.action
+    if entry.booking is not None:
+        b = entry.booking
+        data: dict[str, Any] = {
+            "expert_id": str(expert.id),
+            "request_id": str(b.request_id),
+            "match_id": str(b.match_id) if b.match_id else None,
+            "start": b.start_date.isoformat(),
+            "end": b.end_date.isoformat(),
+            "status": b.status.value,
+        }
+        return EVENT_TYPES[kind], b.id, data
+    data = {"version": expert.version}
+    if kind in ("create", "status"):
+        data["status"] = expert.status.value
+    if kind == "update":
+        data["fields"] = sorted(entry.fields)
+    if kind.startswith("unavailability:"):
+        data["change"] = "added" if kind.endswith(":add") else "removed"
+    if kind == "erase":
+        data = {}
+    return EVENT_TYPES[kind], expert.id, data
 
 
 async def record(
@@ -131,18 +176,19 @@ async def record(
     fields: Sequence[str] = (),
     reason: str | None = None,
     deleted: bool = False,
+    booking: Booking | None = None,
 ) -> None:
-    """Append the feed item and the audit entry for a change, inside the caller's transaction."""
-    await record_all(
-        session,
-        by=by,
-        entries=[Entry(bundle=bundle, action=action, fields=fields, reason=reason, deleted=deleted)],
+    """Append the feed item, the audit entry and the domain event for a change, inside the
+    caller's transaction."""
+    entry = Entry(
+        bundle=bundle, action=action, fields=fields, reason=reason, deleted=deleted, booking=booking
     )
+    await record_all(session, by=by, entries=[entry])
 
 
 async def record_all(session: AsyncSession, *, by: Principal, entries: Sequence[Entry]) -> None:
-    """`record` for many experts at once (a spreadsheet import): a feed item and an audit entry
-    each, inside the caller's transaction. The feed lock is taken after the experts are written,
+    """`record` for many experts at once (a spreadsheet import): a feed item, an audit entry and
+    an event each, inside the caller's transaction. The feed lock is taken after the experts are written,
     so after their row locks, in the order every writer takes them."""
     await session.flush()
     # An erased expert only ever appears on the feed as a `delete`: a later write to their
@@ -183,12 +229,14 @@ async def record_all(session: AsyncSession, *, by: Principal, entries: Sequence[
     if entries:
         await session.execute(insert(Change), changes)
         await session.execute(insert(AuditEntry), audit)
+        await emit_all(session, OutboxEvent, [event_of(entry) for entry in entries], by=by)
 
 
 async def forget(session: AsyncSession, *, expert_id: uuid.UUID, own_subs: Sequence[str]) -> None:
     """Rewrite an erased expert's history inside the caller's transaction: every earlier feed item
     loses the personal part of its projection (`ERASED_PROJECTION`), and every audit entry its
-    free-text reason and, where the expert acted themself (`own_subs`, or role `expert`), who."""
+    free-text reason and, where the expert acted themself (`own_subs`, or role `expert`), who;
+    the events the expert caused no longer name them as actor."""
     rows = (
         await session.scalars(
             select(Change).where(col(Change.expert_id) == expert_id, col(Change.kind) == "upsert")
@@ -209,6 +257,13 @@ async def forget(session: AsyncSession, *, expert_id: uuid.UUID, own_subs: Seque
         .where(col(AuditEntry.expert_id) == expert_id, expert_acted)
         .values(actor_sub="erased-expert")
     )
+    # Events hold no personal data, but one the expert caused names their `sub` as its actor.
+    if own_subs:
+        await session.execute(
+            update(OutboxEvent)
+            .where(col(OutboxEvent.actor).in_(list(own_subs)))
+            .values(actor="erased-expert")
+        )
 
 
 # --- reading ----------------------------------------------------------------------------------
