@@ -1,9 +1,9 @@
 """Run the whole system locally: migrate, seed demo data once, start the issuer, the services, the portal.
 
 Used by `make run`. Everything lives under one folder (default `var/`): the SQLite databases,
-the dev signing key and the demo data. Ports and database URLs come from the same environment
-variables the services read (AUTH_PORT, ROSTER_PORT, ROSTER_DATABASE_URL, ...). Ctrl-C stops
-every process.
+the dev signing key, the demo data and the dev mail inbox's messages. Ports and database URLs
+come from the same environment variables the services read (AUTH_PORT, ROSTER_PORT,
+ROSTER_DATABASE_URL, MAILBOX_SMTP_PORT, ...). Ctrl-C stops every process.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def build_environment(var: Path) -> dict[str, str]:
     env.setdefault("PORTAL_OIDC_ISSUER", env["AUTH_ISSUER"])
     # The dev sign-in page lists demo experts by name once the demo data is loaded.
     env.setdefault("AUTH_PERSONAS_FILE", str(var / "demo" / "personas.json"))
+    env.setdefault("MAILBOX_STORE", str(var / "mail"))
+    host, smtp_port, _ = mailbox_address(env)
+    env.setdefault("NOTIFIER_SMTP_HOST", host)
+    env.setdefault("NOTIFIER_SMTP_PORT", str(smtp_port))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -71,6 +75,17 @@ def port_of(service: Service, env: dict[str, str]) -> int:
 
 def host_of(service: Service, env: dict[str, str]) -> str:
     return env.get(f"{service.prefix}_HOST", "127.0.0.1")
+
+
+def mailbox_address(env: dict[str, str]) -> tuple[str, int, int]:
+    """Host, SMTP port and HTTP port of the dev mail inbox, from the variables it reads itself."""
+    host = env.get("MAILBOX_HOST", "127.0.0.1")
+    return host, int(env.get("MAILBOX_SMTP_PORT", 1025)), int(env.get("MAILBOX_HTTP_PORT", 8025))
+
+
+def spawn(module: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own keeps the terminal's Ctrl-C from reaching children twice.
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT, start_new_session=True)
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -165,10 +180,13 @@ def print_banner(env: dict[str, str]) -> None:
     issuer = f"http://{host_of(SERVICES[0], env)}:{port_of(SERVICES[0], env)}"
     roster = f"http://{host_of(SERVICES[1], env)}:{port_of(SERVICES[1], env)}"
     portal = SERVICES[4]
+    mail_host, smtp_port, http_port = mailbox_address(env)
     lines += [
         "",
         f"Open the portal in a browser: http://{host_of(portal, env)}:{port_of(portal, env)}",
         "  (sign in as a demo country office, the Programme Division, an admin or an expert)",
+        "",
+        f"Mail inbox: http://{mail_host}:{http_port} (SMTP {mail_host}:{smtp_port})",
         "",
         "Get a token and call the roster:",
         f"  TOKEN=$(curl -s -X POST {issuer}/dev/token -H 'content-type: application/json' \\",
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_seed:
         seed(var, env)
 
-    processes: list[subprocess.Popen[bytes]] = []
+    running: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -211,26 +229,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        # The dev mail inbox is no service (no database, no token): it starts beside the issuer.
+        # --stop-with-parent: should this process be killed, the inbox frees its fixed ports.
+        mail_host, smtp_port, http_port = mailbox_address(env)
+        say(f"starting the mail inbox on ports {http_port} (HTTP) and {smtp_port} (SMTP)")
+        mailbox = spawn("mnr_devkit.mailbox", "--stop-with-parent", env=env)
+        running.append(("mailbox", mailbox))
         # The issuer first (the services fetch its keys), then the services side by side.
         for group in (SERVICES[:1], SERVICES[1:]):
+            started = []
             for service in group:
                 say(f"starting {service.name} on port {port_of(service, env)}")
-                # A session of its own keeps the terminal's Ctrl-C from reaching children twice.
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", service.module], env=env, cwd=ROOT, start_new_session=True
-                    )
-                )
-            for service in group:
-                process = processes[SERVICES.index(service)]
+                started.append((service, spawn(service.module, env=env)))
+            running += [(service.name, process) for service, process in started]
+            for service, process in started:
                 wait_healthy(f"http://{host_of(service, env)}:{port_of(service, env)}/healthz", process)
+        wait_healthy(f"http://{mail_host}:{http_port}/healthz", mailbox)
         if not args.no_seed:
             load_demo(var, env)
         print_banner(env)
         while not stopping:
-            for service, process in zip(SERVICES, processes, strict=True):
+            for name, process in running:
                 if process.poll() is not None:
-                    say(f"{service.name} exited with code {process.returncode}; stopping all")
+                    say(f"{name} exited with code {process.returncode}; stopping all")
                     return 1
             time.sleep(0.5)
         say("stopping")
@@ -239,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         say(str(exc))
         return 1
     finally:
-        stop(processes)
+        stop([process for _, process in running])
         say("all processes stopped")
 
 
