@@ -1,4 +1,4 @@
-"""Run the whole system locally: migrate, seed demo data once, start the issuer, the services, the portal.
+"""Run the whole system locally: migrate, seed demo data once, start the issuer, the services, the inbox.
 
 Used by `make run`. Everything lives under one folder (default `var/`): the SQLite databases,
 the dev signing key, the demo data and the dev mail inbox's messages. Ports and database URLs
@@ -38,6 +38,7 @@ SERVICES = (
     Service("requests", "requests_service", "REQUESTS", 8002, migrates=True),
     Service("matching", "matching_service", "MATCHING", 8003, migrates=True),
     Service("portal", "portal_service", "PORTAL", 8004, migrates=True),
+    Service("notifier", "notifier_service", "NOTIFIER", 8005, migrates=True),
 )
 
 
@@ -54,10 +55,11 @@ def build_environment(var: Path) -> dict[str, str]:
     for service in SERVICES[1:]:
         env.setdefault(f"{service.prefix}_DATABASE_URL", f"sqlite:///{var / service.name}.db")
     roster, requests, matching = SERVICES[1], SERVICES[2], SERVICES[3]
-    for client in ("MATCHING", "PORTAL"):
+    for client in ("MATCHING", "PORTAL", "NOTIFIER"):
         env.setdefault(f"{client}_ROSTER_URL", f"http://{host_of(roster, env)}:{port_of(roster, env)}")
         env.setdefault(f"{client}_REQUESTS_URL", f"http://{host_of(requests, env)}:{port_of(requests, env)}")
-    env.setdefault("PORTAL_MATCHING_URL", f"http://{host_of(matching, env)}:{port_of(matching, env)}")
+    for client in ("PORTAL", "NOTIFIER"):
+        env.setdefault(f"{client}_MATCHING_URL", f"http://{host_of(matching, env)}:{port_of(matching, env)}")
     env.setdefault("PORTAL_OIDC_ISSUER", env["AUTH_ISSUER"])
     # The dev sign-in page lists demo experts by name once the demo data is loaded.
     env.setdefault("AUTH_PERSONAS_FILE", str(var / "demo" / "personas.json"))

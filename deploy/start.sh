@@ -3,7 +3,7 @@
 #
 #   start.sh [SERVICE [ACTION]]
 #
-# SERVICE is identity, roster, requests, matching or portal (default: $SERVICE, which the image sets).
+# SERVICE is identity, roster, requests, matching, portal or notifier (default: $SERVICE, which the image sets).
 # ACTION is one of
 #   run          migrate, then serve (the default; what docker compose uses)
 #   migrate      `alembic upgrade head` only (the Kubernetes migration Job)
@@ -24,8 +24,9 @@ case "$service" in
     requests) module=requests_service alembic_ini=services/requests/alembic.ini ;;
     matching) module=matching_service alembic_ini=services/matching/alembic.ini ;;
     portal)   module=portal_service alembic_ini=services/portal/alembic.ini ;;
+    notifier) module=notifier_service alembic_ini=services/notifier/alembic.ini ;;
     *)
-        echo "usage: start.sh identity|roster|requests|matching|portal [run|migrate|serve|healthcheck]" >&2
+        echo "usage: start.sh identity|roster|requests|matching|portal|notifier [run|migrate|serve|healthcheck]" >&2
         exit 64
         ;;
 esac

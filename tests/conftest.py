@@ -46,7 +46,7 @@ if BACKEND not in {"sqlite", "postgresql"}:
     raise RuntimeError(f"MNR_TEST_DATABASE must be sqlite or postgresql, not {BACKEND!r}")
 PG_ADMIN_URL = os.environ.get("MNR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ISSUER = "http://identity.test"
-SERVICES = ("roster", "requests", "matching", "portal")
+SERVICES = ("roster", "requests", "matching", "portal", "notifier")
 
 
 def pytest_report_header() -> str:

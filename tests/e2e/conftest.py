@@ -24,8 +24,11 @@ PREFIXES = {
     "requests": "REQUESTS",
     "matching": "MATCHING",
     "portal": "PORTAL",
+    "notifier": "NOTIFIER",
 }
-DATABASES = ("roster", "requests", "matching", "portal")
+# The dev mail inbox: two ports of its own, so a test run never meets an open `make run`.
+MAILBOX_PORTS = ("MAILBOX_SMTP_PORT", "MAILBOX_HTTP_PORT")
+DATABASES = ("roster", "requests", "matching", "portal", "notifier")
 
 
 def free_ports(count: int) -> list[int]:
@@ -55,10 +58,13 @@ def local_run(
     var: Path, backend: str, pg_databases: dict[str, str], timeout: float = 120
 ) -> Iterator[LocalRun]:
     """`deploy/run_local.py` with demo data, every service on a free port; killed at the end."""
-    ports = dict(zip(PREFIXES, free_ports(len(PREFIXES)), strict=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PREFIXES.values()))}
+    *service_ports, smtp, inbox = free_ports(len(PREFIXES) + len(MAILBOX_PORTS))
+    ports = dict(zip(PREFIXES, service_ports, strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith((*PREFIXES.values(), "MAILBOX_"))}
     for name, port in ports.items():
         env[f"{PREFIXES[name]}_PORT"] = str(port)
+    env.update(dict(zip(MAILBOX_PORTS, (str(smtp), str(inbox)), strict=True)))
+    ports["mailbox"] = inbox
     if backend == "postgresql":
         for name in DATABASES:
             env[f"{PREFIXES[name]}_DATABASE_URL"] = pg_databases[name]

@@ -292,7 +292,7 @@ async def test_access_token_carries_what_dev_token_gives(issuer: httpx.AsyncClie
     assert claims["roles"] == ["country_office"]
     assert claims["name"] == "Two offices"
     assert claims["iss"] == ISSUER
-    assert set(claims["aud"]) == {"roster", "requests", "matching"}
+    assert set(claims["aud"]) == {"roster", "requests", "matching", "notifier"}
     assert "client_id" not in claims
     assert "scope" not in claims
 

@@ -124,7 +124,7 @@ async def test_dev_token_carries_the_requested_claims(issuer: httpx.AsyncClient)
     assert claims["roles"] == ["country_office"]
     assert claims["name"] == "Kenya CO"
     assert claims["exp"] - claims["iat"] == 120
-    assert set(claims["aud"]) == {"roster", "requests", "matching"}
+    assert set(claims["aud"]) == {"roster", "requests", "matching", "notifier"}
 
 
 async def test_dev_token_defaults_sub_from_role(issuer: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from mnr_shared.db import create_engine
 from mnr_shared.testing import drop_everything
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["roster", "requests", "matching", "portal"]
+SERVICES = ["roster", "requests", "matching", "portal", "notifier"]
 
 
 def _alembic(service: str, url: str) -> Config:
@@ -58,8 +58,10 @@ def test_upgrade_to_head_matches_models_and_downgrades_to_base(
     try:
         command.upgrade(config, "head")
         tables, diffs = _inspect(url, service)
-        # Every domain service answers creating POSTs idempotently; the portal keeps only sessions.
-        assert ("portal_sessions" if service == "portal" else "idempotency_keys") in tables
+        # Every domain service answers creating POSTs idempotently; the portal keeps only
+        # sessions, the notifier its cursors, subscriptions and deliveries.
+        own = {"portal": "portal_sessions", "notifier": "deliveries"}
+        assert own.get(service, "idempotency_keys") in tables
         assert diffs == [], f"models and migrations disagree: {diffs}"
         command.downgrade(config, "base")
         tables, _ = _inspect(url, service)

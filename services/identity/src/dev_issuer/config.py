@@ -36,6 +36,8 @@ def _default_clients() -> dict[str, ClientConfig]:
             secret="dev-secret-demo-integrator",
             scopes=["roster:read", "requests:read", "matching:read", "events:read"],
         ),
+        # The notifier follows every service's event stream.
+        "notifier": ClientConfig(secret="dev-secret-notifier", scopes=["events:read"]),
         # The web portal signs people in with the authorization code flow; it calls the services
         # with the person's token, so it holds no scope of its own.
         "portal": ClientConfig(
@@ -56,7 +58,7 @@ class IssuerSettings(BaseSettings):
     dev_mode: bool = False
     signing_key_file: Path | None = Path("var/dev-issuer-key.pem")
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
-    audiences: list[str] = Field(default_factory=lambda: ["roster", "requests", "matching"])
+    audiences: list[str] = Field(default_factory=lambda: ["roster", "requests", "matching", "notifier"])
     clients: dict[str, ClientConfig] = Field(default_factory=_default_clients)
     # `/token` answers 429 to a client id, or a client address, with this many failed attempts
     # inside the window; an address hosts several clients, so it gets more room.

@@ -1,0 +1,1 @@
+"""The notifier: follows the event streams of roster, requests and matching and delivers signed webhooks."""
