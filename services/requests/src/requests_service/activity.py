@@ -1,4 +1,4 @@
-"""What happened to a request and the conversation on it: history entries and comments."""
+"""What happened to a request and the conversation on it: history entries, comments, their events."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlmodel import col
 from mnr_shared.api import Result
 from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
+from mnr_shared.events import emit
 from mnr_shared.pagination import Page, after_key, decode_int_cursor, encode_cursor, keyset_page
 from requests_service.access import COMMENTERS, WRITE_SCOPE, acting_role, load_request
 from requests_service.db import idempotency
@@ -22,16 +23,45 @@ from requests_service.models import (
     ActorRole,
     AssistanceRequest,
     HistoryKind,
+    OutboxEvent,
     RequestComment,
     RequestEvent,
     RequestStatus,
 )
 from requests_service.schemas import CommentCreate, CommentRead, HistoryEntryRead
 
-# --- history ------------------------------------------------------------------------------------
+# --- history and its events ---------------------------------------------------------------------
+
+CREATED, UPDATED, SUBMITTED = "request.created", "request.updated", "request.submitted"
+STATUS_CHANGED, COMMENTED = "request.status_changed", "request.commented"
+# Every type this service's outbox holds, in the order a request meets them.
+REQUEST_EVENT_TYPES = (CREATED, UPDATED, SUBMITTED, STATUS_CHANGED, COMMENTED)
 
 
-def history_event(
+def _summary(row: AssistanceRequest) -> dict[str, Any]:
+    """What every event says of its request: ids and non-personal fields, never title or text."""
+    return {
+        "reference": row.reference,
+        "country": row.country,
+        "status": str(row.status),
+        "priority": str(row.priority),
+        "version": row.version,
+    }
+
+
+def event_of(row: AssistanceRequest, entry: RequestEvent) -> tuple[str, dict[str, Any]]:
+    """The outbox event (type, data) of one history entry; its note never leaves the history."""
+    data = _summary(row)
+    if entry.kind is HistoryKind.CREATED:
+        return CREATED, data
+    if entry.kind is HistoryKind.EDITED:
+        return UPDATED, {**data, "fields": sorted(entry.changed_fields)}
+    data.update({"action": str(entry.action), "from": str(entry.from_status), "to": str(entry.to_status)})
+    return (SUBMITTED if entry.action is Action.SUBMIT else STATUS_CHANGED), data
+
+
+async def record(
+    session: AsyncSession,
     row: AssistanceRequest,
     *,
     by: Principal,
@@ -42,9 +72,10 @@ def history_event(
     action: Action | None = None,
     note: str | None = None,
     changed: list[str] | None = None,
-) -> RequestEvent:
-    """The history entry for a write `by` the caller that left `row` as it now is."""
-    return RequestEvent(
+) -> None:
+    """Append the history entry and the domain event of a write `by` the caller that left `row` as
+    it now is, inside the caller's transaction (committed with the write or not at all)."""
+    entry = RequestEvent(
         request_id=row.id,
         at=at,
         actor_sub=by.sub,
@@ -56,6 +87,9 @@ def history_event(
         note=note,
         changed_fields=changed or [],
     )
+    session.add(entry)
+    type_, data = event_of(row, entry)
+    await emit(session, OutboxEvent, type_, subject=row.id, by=by, data=data)
 
 
 async def list_history(
@@ -97,7 +131,7 @@ async def add_comment(
         raise Forbidden("Comments are between the request's country office and the programme division.")
 
     async def work(session: AsyncSession) -> Result[CommentRead]:
-        await load_request(session, request_id=request_id, by=by, role=role)
+        row = await load_request(session, request_id=request_id, by=by, role=role)
         comment = RequestComment(
             id=uuid.uuid4(),
             request_id=request_id,
@@ -109,6 +143,14 @@ async def add_comment(
         )
         session.add(comment)
         await session.flush()
+        await emit(
+            session,
+            OutboxEvent,
+            COMMENTED,
+            subject=request_id,
+            by=by,
+            data={**_summary(row), "comment_id": str(comment.id)},
+        )
         return Result(CommentRead.model_validate(comment, from_attributes=True), status_code=201)
 
     return await idempotency.run(

@@ -66,4 +66,5 @@ def create_app(
     )
     app.state.settings = settings
     app.include_router(router.router)
+    app.include_router(router.events)
     return app

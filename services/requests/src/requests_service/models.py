@@ -1,4 +1,4 @@
-"""Tables of the requests service: assistance requests, their needs, history, comments, reference counters."""
+"""Tables of the requests service: requests, their needs, history, comments, reference counters, outbox."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, Text
 from sqlmodel import Field
 
 from mnr_shared.db import UTCDateTime, string_enum, utcnow
+from mnr_shared.events import OutboxColumns
 from mnr_shared.reference import CEFR
 from requests_service.db import Base, idempotency_keys, metadata
 
@@ -22,6 +23,7 @@ __all__ = [
     "Importance",
     "Modality",
     "NationalityPreference",
+    "OutboxEvent",
     "Priority",
     "ReferenceCounter",
     "RequestCapability",
@@ -185,6 +187,12 @@ class RequestEvent(Base, table=True):
     )
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     changed_fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxEvent(OutboxColumns, Base, table=True):
+    """Domain events (`mnr_shared.events`), written with the change they describe."""
+
+    __tablename__ = "outbox_events"
 
 
 class RequestComment(Base, table=True):

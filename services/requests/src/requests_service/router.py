@@ -21,9 +21,12 @@ from mnr_shared.api import (
     respond,
 )
 from mnr_shared.auth import Principal, Role, require
+from mnr_shared.events import events_router
 from mnr_shared.problems import problem_responses
 from requests_service import activity, service, status_machine
 from requests_service.access import READ_SCOPE, WRITE_SCOPE
+from requests_service.activity import REQUEST_EVENT_TYPES
+from requests_service.models import OutboxEvent
 from requests_service.schemas import (
     CommentCreate,
     CommentRead,
@@ -277,3 +280,7 @@ async def list_comments(
     return await activity.list_comments(
         session=session, by=who, request_id=request_id, limit=limit, cursor=cursor
     )
+
+
+# The outbox's read side (`mnr_shared.events`), with its own `/v1` prefix: `main` includes both.
+events = events_router(OutboxEvent, service="requests", types=REQUEST_EVENT_TYPES)

@@ -35,7 +35,7 @@ from requests_service.access import (
     load_request,
     visible_to,
 )
-from requests_service.activity import history_event
+from requests_service.activity import record
 from requests_service.db import idempotency
 from requests_service.errors import Conflict, Forbidden, UnprocessableContent
 from requests_service.models import (
@@ -265,7 +265,7 @@ async def _insert(
     session.add(row)
     await session.flush()
     session.add_all(_need_rows(row.id, body))
-    session.add(history_event(row, by=by, role=role, kind=HistoryKind.CREATED, before=None, at=now))
+    await record(session, row, by=by, role=role, kind=HistoryKind.CREATED, before=None, at=now)
     await session.flush()
     return row
 
@@ -353,10 +353,8 @@ async def update_request(
         session.add_all(_need_rows(row.id, merged))
     row.version += 1
     row.updated_at = now
-    session.add(
-        history_event(
-            row, by=by, role=role, kind=HistoryKind.EDITED, before=row.status, at=now, changed=changed
-        )
+    await record(
+        session, row, by=by, role=role, kind=HistoryKind.EDITED, before=row.status, at=now, changed=changed
     )
     await session.commit()
     return _result(_read_model(row, list(merged.capabilities), list(merged.languages)))

@@ -22,7 +22,7 @@ from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
 from mnr_shared.etag import check_if_match, make_etag
 from requests_service.access import MATCHING, OFFICE, PROGRAMME, WRITE_SCOPE, acting_role, load_request
-from requests_service.activity import history_event
+from requests_service.activity import record
 from requests_service.db import idempotency
 from requests_service.errors import Conflict, Forbidden, UnprocessableContent
 from requests_service.models import Action, ActorRole, AssistanceRequest, HistoryKind, RequestStatus
@@ -168,16 +168,15 @@ async def _apply_transition(
     # The row now holds what the UPDATE wrote; record it as loaded, not as a change to flush.
     for name, value in (("status", rule.target), ("version", row.version + 1), ("updated_at", now)):
         set_committed_value(row, name, value)
-    session.add(
-        history_event(
-            row,
-            by=by,
-            role=role,
-            kind=HistoryKind.TRANSITION,
-            before=before,
-            at=now,
-            action=body.action,
-            note=body.note,
-        )
+    await record(
+        session,
+        row,
+        by=by,
+        role=role,
+        kind=HistoryKind.TRANSITION,
+        before=before,
+        at=now,
+        action=body.action,
+        note=body.note,
     )
     return (await read_many(session, [row]))[0]
