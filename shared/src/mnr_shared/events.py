@@ -150,8 +150,15 @@ async def read_events(
 EventsReader = Annotated[Principal, Depends(require(roles=(Role.ADMIN.value,), scopes=(EVENTS_SCOPE,)))]
 
 
-def events_router(table: type[OutboxColumns], *, service: str, types: Sequence[str]) -> APIRouter:
-    """`GET /v1/events` over `table`, documenting the event `types` this service writes."""
+def events_router(
+    table: type[OutboxColumns],
+    *,
+    service: str,
+    types: Sequence[str],
+    notes: str = "Events are never rewritten.",
+) -> APIRouter:
+    """`GET /v1/events` over `table`, documenting the event `types` this service writes (and
+    `notes`: what else a reader should know of this stream)."""
     router = APIRouter(prefix="/v1", tags=["events"], responses=problem_responses(401, 403, 422))
     listed = ", ".join(f"`{t}`" for t in types)
 
@@ -162,9 +169,8 @@ def events_router(table: type[OutboxColumns], *, service: str, types: Sequence[s
         description=(
             f"Admin and clients with `{EVENTS_SCOPE}`: every domain event {service} wrote, in commit "
             f"order (strictly increasing `seq`). Types: {listed}. Page with `after` = the last "
-            "`seq` you handled (or `next_after`). Events are never rewritten, except that erasing an "
-            "expert removes their `sub` from the events they caused."
-        ),
+            "`seq` you handled (or `next_after`). " + notes
+        ).strip(),
     )
     async def list_events(
         _: EventsReader,

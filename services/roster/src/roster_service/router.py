@@ -26,4 +26,12 @@ router.include_router(reference_router)
 router.include_router(experts_router)
 router.include_router(calendar_router)
 router.include_router(feed_router)
-router.include_router(events_router(OutboxEvent, service="roster", types=ROSTER_EVENT_TYPES))
+router.include_router(
+    events_router(
+        OutboxEvent,
+        service="roster",
+        types=ROSTER_EVENT_TYPES,
+        notes="Events are never rewritten, except that erasing an expert removes their `sub` from "
+        "the events they caused.",
+    )
+)
