@@ -92,6 +92,9 @@ class Expert(Base, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # When the expert last said their calendar is up to date, or changed their unavailability
+    # (either counts); stale-availability reminders start from it.
+    availability_confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     version: int = Field(default=1, nullable=False)
 
 

@@ -383,8 +383,17 @@ class CalendarRead(BaseModel):
     end: date = Field(alias="to")
     unavailability: list[UnavailabilityRead]
     bookings: list[BookingRead]
+    availability_confirmed_at: datetime | None = Field(
+        default=None,
+        description="When the expert last confirmed their availability or changed their unavailability.",
+    )
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class AvailabilityConfirmed(BaseModel):
+    expert_id: uuid.UUID
+    availability_confirmed_at: datetime
 
 
 # --- feed and history -------------------------------------------------------------------------

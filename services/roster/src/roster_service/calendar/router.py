@@ -12,6 +12,7 @@ from mnr_shared.problems import problem_responses
 from roster_service.calendar import service
 from roster_service.dependencies import Booker, BookingReader, CalendarReader, ProfileWriter
 from roster_service.schemas import (
+    AvailabilityConfirmed,
     BookingCreate,
     BookingRead,
     CalendarDate,
@@ -64,6 +65,20 @@ async def add_unavailability(
     """The expert themself or PD/admin; 409 if it overlaps a live booking."""
     added = await service.add_unavailability(session=session, by=who, expert_id=expert_id, body=body)
     return respond(response, added)
+
+
+@router.post(
+    "/experts/{expert_id}/availability/confirm",
+    tags=["calendar"],
+    summary="Confirm the calendar is up to date",
+    responses=problem_responses(404),
+)
+async def confirm_availability(
+    expert_id: uuid.UUID, who: ProfileWriter, session: SessionDep
+) -> AvailabilityConfirmed:
+    """The expert themself or PD/admin: "my availability is up to date". Records the time (also
+    set by any change of unavailability), which stale-availability reminders start from."""
+    return await service.confirm_availability(session=session, by=who, expert_id=expert_id)
 
 
 @router.delete(

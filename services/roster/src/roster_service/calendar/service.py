@@ -35,6 +35,7 @@ from roster_service.profiles import (
     view,
 )
 from roster_service.schemas import (
+    AvailabilityConfirmed,
     BookingCreate,
     BookingRead,
     CalendarRead,
@@ -123,7 +124,25 @@ async def calendar(
         end=end,
         unavailability=[_period(p) for p in periods],
         bookings=[_booking(b) for b in bookings],
+        availability_confirmed_at=bundle.expert.availability_confirmed_at,
     )
+
+
+async def confirm_availability(
+    *, session: AsyncSession, by: Principal, expert_id: uuid.UUID
+) -> AvailabilityConfirmed:
+    """Record that the expert's calendar is up to date (the expert themself or PD/admin),
+    committed with its audit entry and `availability.confirmed` event."""
+    bundle = await find_bundle(session, expert_id, lock=True)
+    _require_calendar_access(by, bundle, write=True)
+    bundle.expert.availability_confirmed_at = utcnow()
+    touch(bundle.expert)
+    await record(
+        session, bundle=bundle, by=by, action="availability:confirm", fields=["availability_confirmed_at"]
+    )
+    await session.commit()
+    confirmed = bundle.expert.availability_confirmed_at
+    return AvailabilityConfirmed(expert_id=expert_id, availability_confirmed_at=confirmed)
 
 
 async def add_unavailability(
@@ -138,6 +157,7 @@ async def add_unavailability(
         raise _conflict_with("a booking", clash.start_date, clash.end_date, clash.id)
     row = Unavailability(expert_id=expert_id, start_date=body.start, end_date=body.end, reason=body.reason)
     session.add(row)
+    bundle.expert.availability_confirmed_at = utcnow()
     touch(bundle.expert)
     await record(session, bundle=bundle, by=by, action="unavailability:add", fields=["unavailability"])
     await session.commit()
@@ -160,6 +180,7 @@ async def remove_unavailability(
     if row is None:
         raise NotFound("No such unavailability period for this expert.")
     await session.delete(row)
+    bundle.expert.availability_confirmed_at = utcnow()
     touch(bundle.expert)
     await record(session, bundle=bundle, by=by, action="unavailability:remove", fields=["unavailability"])
     await session.commit()

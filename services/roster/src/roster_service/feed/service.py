@@ -133,6 +133,7 @@ EVENT_TYPES = {
     "status": "expert.status_changed",
     "unavailability:add": "availability.changed",
     "unavailability:remove": "availability.changed",
+    "availability:confirm": "availability.confirmed",
     "booking:hold": "booking.held",
     "booking:confirm": "booking.confirmed",
     "booking:release": "booking.released",
