@@ -73,7 +73,8 @@ def parse_message(raw: bytes, *, id: str, received: datetime, sender: str, recip
         "id": id,
         "from": str(parsed["from"] or sender),
         "to": recipients,
-        "subject": str(parsed["subject"] or ""),
+        # Unfolding a long header keeps the space it was folded at: not part of the subject.
+        "subject": str(parsed["subject"] or "").strip(),
         "date": received.astimezone(UTC).isoformat(timespec="seconds"),
         "text": _content(text) if text is not None else "",
         "html": _content(html) if html is not None else None,

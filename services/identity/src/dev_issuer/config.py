@@ -24,7 +24,7 @@ def _default_clients() -> dict[str, ClientConfig]:
     # README "Scopes" lists what each scope grants and who holds it. `roster:pii` (email, phone,
     # daily rate, gender, vetting) goes to no dev client: matching needs only what `roster:read`
     # shows (names, nationalities and residence for its nationality preference and region
-    # score), and the integrator only the public shape. A notifier would hold it.
+    # score), and the integrator only the public shape. The notifier holds it, for experts' email addresses.
     return {
         "roster-service": ClientConfig(secret="dev-secret-roster-service", scopes=["requests:read"]),
         "requests-service": ClientConfig(secret="dev-secret-requests-service", scopes=["roster:read"]),
@@ -36,8 +36,11 @@ def _default_clients() -> dict[str, ClientConfig]:
             secret="dev-secret-demo-integrator",
             scopes=["roster:read", "requests:read", "matching:read", "events:read"],
         ),
-        # The notifier follows every service's event stream.
-        "notifier": ClientConfig(secret="dev-secret-notifier", scopes=["events:read"]),
+        # The notifier follows every service's event stream, reads the requests it writes about
+        # and the addresses of the experts it writes to.
+        "notifier": ClientConfig(
+            secret="dev-secret-notifier", scopes=["events:read", "requests:read", "roster:read", "roster:pii"]
+        ),
         # The web portal signs people in with the authorization code flow; it calls the services
         # with the person's token, so it holds no scope of its own.
         "portal": ClientConfig(

@@ -1,4 +1,4 @@
-"""the notifier: stream cursors, webhook subscriptions, deliveries
+"""the notifier: stream cursors, webhook subscriptions, deliveries, email jobs
 
 Revision ID: 0001
 Revises:
@@ -93,9 +93,46 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliveries_subscription_id", "deliveries", ["subscription_id"])
     op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"])
+    op.create_table(
+        "email_jobs",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sa.String(length=60), nullable=False),
+        sa.Column("trigger", sa.String(length=20), nullable=False),
+        sa.Column("audience", sa.String(length=20), nullable=False),
+        sa.Column("event", sa.JSON(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "sending",
+                "sent",
+                "skipped",
+                "failed",
+                "uncertain",
+                name="email_status",
+                native_enum=False,
+                create_constraint=True,
+                length=20,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("recipient", sa.String(length=320), nullable=True),
+        sa.Column("language", sa.String(length=5), nullable=True),
+        sa.Column("subject", sa.String(length=300), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_email_jobs"),
+        sa.UniqueConstraint("event_id", "audience", name="uq_email_jobs_event_id_audience"),
+    )
+    op.create_index("ix_email_jobs_due", "email_jobs", ["status", "next_attempt_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("email_jobs")
     op.drop_table("deliveries")
     op.drop_table("subscriptions")
     op.drop_table("stream_cursors")

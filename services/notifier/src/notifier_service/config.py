@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Standard Webhooks' suggested schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class Mailbox(BaseModel):
+    """A shared mailbox and the language its messages are written in."""
+
+    address: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    language: Literal["en", "fr", "es", "ar"] = "en"
 
 
 class Settings(BaseSettings):
@@ -45,6 +53,23 @@ class Settings(BaseSettings):
     # Deliver to http and to private, loopback and link-local addresses (dev: local receivers).
     # Unset: on exactly when AUTH_DEV_MODE is.
     allow_private_urls: bool | None = None
+    # Email over SMTP (the dev inbox of `make run` by default).
+    email_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_from: str = "MNR Expert Roster <roster@mnr.invalid>"
+    # Where links in emails point (the portal's public URL).
+    portal_url: str = "http://127.0.0.1:8004"
+    # The Programme Division's mailbox, and each country office's by ISO3 (JSON:
+    # {"KEN": {"address": "kenya.ta@example.org", "language": "en"}}).
+    pd_mailbox: Mailbox = Mailbox(address="programme.division@mnr.invalid")
+    office_mailboxes: dict[str, Mailbox] = Field(default_factory=dict)
+    # Attempts before an email that could not be handed to the SMTP server is given up.
+    email_attempts: int = Field(default=5, ge=1, le=50)
     log_level: str = "info"
 
 

@@ -1,8 +1,9 @@
 """Follows the event streams of roster, requests and matching with a durable cursor each.
 
 A page of events and the cursor past it are written in one transaction, together with the
-deliveries they cause (`Webhooks.record`): a crash before the commit reads the page again, a
-crash after it never does — at-least-once reading, exactly-once recording.
+webhook deliveries and emails they cause (`Webhooks.record`, `Mailer.record`): a crash before
+the commit reads the page again, a crash after it never does — at-least-once reading,
+exactly-once recording.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mnr_shared.db import utcnow
+from notifier_service.emails import Mailer
 from notifier_service.models import StreamCursor
 from notifier_service.webhooks import Webhooks
 
@@ -27,11 +29,13 @@ class StreamFollower:
         streams: dict[str, httpx.AsyncClient],
         sessions: async_sessionmaker[AsyncSession],
         webhooks: Webhooks,
+        mailer: Mailer,
         page_size: int,
     ) -> None:
         self.streams = streams
         self.sessions = sessions
         self.webhooks = webhooks
+        self.mailer = mailer
         self.page_size = page_size
 
     async def cursor(self, stream: str) -> int:
@@ -63,9 +67,10 @@ class StreamFollower:
                 if row.after != after:
                     continue  # another reader moved it meanwhile: read from where it is now
                 recorded = await self.webhooks.record(session, page["items"])
+                emails = await self.mailer.record(session, page["items"])
                 row.after, row.updated_at = int(page["next_after"]), utcnow()
             read += len(page["items"])
-            if recorded:
-                log.info("recorded %d deliveries from %s", recorded, stream)
+            if recorded or emails:
+                log.info("recorded %d deliveries and %d emails from %s", recorded, emails, stream)
             if len(page["items"]) < self.page_size:
                 return read

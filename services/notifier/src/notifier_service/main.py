@@ -17,6 +17,7 @@ from mnr_shared.http import build_client
 from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
 from notifier_service import router
 from notifier_service.config import Settings, get_settings
+from notifier_service.emails import Mailer
 from notifier_service.follower import StreamFollower
 from notifier_service.webhooks import Webhooks
 
@@ -24,8 +25,9 @@ log = logging.getLogger("notifier")
 
 DESCRIPTION = (
     "Follows the event streams of roster, requests and matching (`GET /v1/events` of each) and "
-    "delivers them as signed webhooks per Standard Webhooks 1.0: `webhook-id` (the event id, the "
-    "same on every retry), `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256>`), "
+    "delivers them as emails to the people concerned and as signed webhooks per Standard "
+    "Webhooks 1.0: `webhook-id` (the event id, the same on every retry), `webhook-timestamp`, "
+    "`webhook-signature` (`v1,<base64 HMAC-SHA256>`), "
     'body `{"type", "timestamp", "data"}` with `data.id` the id of the resource the event is about. '
     "Retries back off (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h by default, with jitter); 2xx is "
     "delivered, 410 disables the subscription, and so does failing for five days.\n\n"
@@ -96,17 +98,27 @@ def create_app(
                 settings=settings,
                 allow_private=allow_private,
             )
+            mailer = Mailer(
+                sessions=app.state.sessionmaker,
+                roster=streams["roster"],
+                requests=streams["requests"],
+                settings=settings,
+            )
             follower = StreamFollower(
                 streams=streams,
                 sessions=app.state.sessionmaker,
                 webhooks=webhooks,
+                mailer=mailer,
                 page_size=settings.page_size,
             )
-            app.state.webhooks, app.state.follower = webhooks, follower
+            app.state.webhooks, app.state.follower, app.state.mailer = webhooks, follower, mailer
+            if background:
+                await mailer.recover()
             loops = (
                 (
                     _every(settings.poll_interval_seconds, follower.sync, "following the event streams"),
                     _every(settings.deliver_interval_seconds, webhooks.deliver_due, "delivering webhooks"),
+                    _every(settings.deliver_interval_seconds, mailer.send_due, "sending emails"),
                 )
                 if background
                 else ()

@@ -35,6 +35,15 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class EmailStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed: an SMTP attempt may be under way
+    SENT = "sent"
+    SKIPPED = "skipped"  # nobody to send it to (no address configured or known)
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"  # the notifier stopped mid-attempt: not sent again (at most once)
+
+
 class StreamCursor(Base, table=True):
     """The last event of a stream whose deliveries are recorded (moved in the same transaction)."""
 
@@ -100,3 +109,36 @@ class Delivery(Base, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class EmailJob(Base, table=True):
+    """One email to write for one event and one audience (the expert, the office, PD): recorded
+    with the cursor move, so each (event, audience) is written once at most."""
+
+    __tablename__ = "email_jobs"
+    __table_args__ = (
+        UniqueConstraint("event_id", "audience"),
+        Index("ix_email_jobs_due", "status", "next_attempt_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    event_id: uuid.UUID
+    event_type: str = Field(max_length=60)
+    trigger: str = Field(max_length=20)
+    audience: str = Field(max_length=20)
+    # The event's subject and data (ids only): the facts are fetched when the email is written.
+    event: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: EmailStatus = Field(
+        default=EmailStatus.PENDING,
+        sa_column=Column(string_enum(EmailStatus, "email_status"), nullable=False),
+    )
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    recipient: str | None = Field(default=None, max_length=320)
+    language: str | None = Field(default=None, max_length=5)
+    subject: str | None = Field(default=None, max_length=300)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
