@@ -61,6 +61,9 @@ def build_environment(var: Path) -> dict[str, str]:
     for client in ("PORTAL", "NOTIFIER"):
         env.setdefault(f"{client}_MATCHING_URL", f"http://{host_of(matching, env)}:{port_of(matching, env)}")
     env.setdefault("PORTAL_OIDC_ISSUER", env["AUTH_ISSUER"])
+    portal = SERVICES[4]
+    # Links in emails point at this portal.
+    env.setdefault("NOTIFIER_PORTAL_URL", f"http://{host_of(portal, env)}:{port_of(portal, env)}")
     # The dev sign-in page lists demo experts by name once the demo data is loaded.
     env.setdefault("AUTH_PERSONAS_FILE", str(var / "demo" / "personas.json"))
     env.setdefault("MAILBOX_STORE", str(var / "mail"))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,12 +92,24 @@ def local_run(
     else:
         process.kill()
         pytest.fail("the system did not come up:\n" + "".join(output))
+    # Keep reading what the services log: a pipe nobody reads fills up, and then every process
+    # writing to it blocks mid-request.
+    tail: collections.deque[str] = collections.deque(output, maxlen=2000)
+    stdout = process.stdout
+    drain = threading.Thread(target=lambda: tail.extend(iter(stdout.readline, "")), daemon=True)
+    drain.start()
     try:
         yield LocalRun(ports, process, var)
     finally:
+        # As Ctrl-C would: run_local stops every service it started. Killing it outright
+        # would leave them running.
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         if backend == "postgresql":
             for name in DATABASES:
                 asyncio.run(drop_everything(pg_databases[name]))

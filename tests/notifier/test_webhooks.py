@@ -194,3 +194,17 @@ async def test_who_may_manage_subscriptions(
         "/v1/subscriptions/00000000-0000-4000-8000-000000000000", headers=people["admin"]
     )
     assert missing.status_code == 404
+
+
+async def test_a_new_subscription_hears_only_what_happens_after_it(
+    notifier: Any, people: dict[str, dict[str, str]], make_expert: Any
+) -> None:
+    before = await make_expert(1)  # not yet read by the notifier when the subscription is made
+    await _subscribe(notifier, people["admin"], ["expert.created"])
+    after = await make_expert(2)
+
+    await notifier.pump()
+
+    ids = [json.loads(body)["data"]["id"] for body in notifier.receiver.bodies]
+    assert ids == [after["id"]]
+    assert before["id"] not in ids

@@ -73,6 +73,12 @@ def wants(subscription: Subscription, event_type: str) -> bool:
     return "*" in subscription.event_types or event_type in subscription.event_types
 
 
+def _after(event: dict[str, Any], subscription: Subscription) -> bool:
+    """A subscription hears what happens from its creation on (a backlog the notifier is still
+    catching up on is not sent to a subscriber who was not there)."""
+    return datetime.fromisoformat(str(event["occurred_at"])) >= subscription.created_at
+
+
 class Webhooks:
     def __init__(
         self,
@@ -230,7 +236,7 @@ class Webhooks:
             )
             for event in events
             for subscription in active
-            if wants(subscription, event["type"])
+            if wants(subscription, event["type"]) and _after(event, subscription)
         ]
         session.add_all(rows)
         return len(rows)
