@@ -160,3 +160,55 @@ def test_offer_mentions_when_it_lapses() -> None:
     text = render("offer", FACTS, "en").text
     assert "February 8, 2027" in text
     assert (FACTS.end - FACTS.start) > timedelta(days=1)
+
+
+async def test_an_unanswered_offer_is_recalled_to_the_expert_once_two_days_before_it_lapses(
+    notifier: Any, system: Any, people: dict[str, dict[str, str]], make_expert: Any, make_request: Any
+) -> None:
+    expert = await make_expert(1)
+    request = await make_request()
+    match = await _offer(system, people, request, expert)
+    lapses = datetime.fromisoformat(match["expires_at"])
+
+    await notifier.pump()
+    reminders = [m for m in notifier.mail(to=expert["email"]) if "Reminder" in m["subject"]]
+    assert reminders == []
+    async with notifier.app.state.sessionmaker() as session:
+        [job] = (await session.scalars(select(EmailJob).where(EmailJob.trigger == "offer_reminder"))).all()
+    assert job.status == EmailStatus.PENDING
+    assert job.next_attempt_at == lapses - timedelta(hours=48)
+    notifier.clock.now = job.next_attempt_at + timedelta(seconds=1)
+    await notifier.pump()
+    await notifier.pump()
+
+    [reminder] = [m for m in notifier.mail(to=expert["email"]) if "Reminder" in m["subject"]]
+    assert reminder["subject"].startswith(
+        f"[{request['reference']}] Reminder: the offer for {request['title']}"
+    )
+    assert "/offers" in reminder["text"]
+
+
+async def test_an_answered_offer_calls_off_its_reminder(
+    notifier: Any,
+    system: Any,
+    people: dict[str, dict[str, str]],
+    make_expert: Any,
+    make_request: Any,
+    token_for: Any,
+) -> None:
+    expert = await make_expert(1)
+    match = await _offer(system, people, await make_request(), expert)
+    await notifier.pump()
+    me = bearer(await token_for("expert", sub="cand-1", expert_id=expert["id"]))
+    assert (
+        await system.matching.post(f"/v1/matches/{match['id']}/decline", headers=me, json={"reason": "Busy"})
+    ).status_code == 200
+
+    await notifier.pump()
+    notifier.clock.advance(8 * 24 * 3600)
+    await notifier.pump()
+
+    assert [m for m in notifier.mail(to=expert["email"]) if "Reminder" in m["subject"]] == []
+    async with notifier.app.state.sessionmaker() as session:
+        [job] = (await session.scalars(select(EmailJob).where(EmailJob.trigger == "offer_reminder"))).all()
+    assert (job.status, job.last_error) == (EmailStatus.SKIPPED, "called off by match.declined")

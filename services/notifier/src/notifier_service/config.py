@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # {"KEN": {"address": "kenya.ta@example.org", "language": "en"}}).
     pd_mailbox: Mailbox = Mailbox(address="programme.division@mnr.invalid")
     office_mailboxes: dict[str, Mailbox] = Field(default_factory=dict)
+    # An expert who has not answered an offer is reminded this long before it lapses, once.
+    offer_reminder_hours: float = Field(default=48, gt=0)
     # Attempts before an email that could not be handed to the SMTP server is given up.
     email_attempts: int = Field(default=5, ge=1, le=50)
     log_level: str = "info"

@@ -35,13 +35,15 @@ from notifier_service.models import EmailJob, EmailStatus
 log = logging.getLogger("notifier.emails")
 
 # Event type → (message, audiences).
-TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "match.offered": ("offer", ("expert",)),
-    "match.accepted": ("accepted", ("office", "pd")),
-    "match.declined": ("declined", ("office", "pd")),
-    "match.expired": ("expired", ("office", "pd")),
-    "request.submitted": ("submitted", ("pd",)),
+TRIGGERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "match.offered": (("offer", ("expert",)), ("offer_reminder", ("expert",))),
+    "match.accepted": (("accepted", ("office", "pd")),),
+    "match.declined": (("declined", ("office", "pd")),),
+    "match.expired": (("expired", ("office", "pd")),),
+    "request.submitted": (("submitted", ("pd",)),),
 }
+# An offer that is no longer open calls off its reminder.
+CLOSES_OFFER = ("match.accepted", "match.declined", "match.cancelled", "match.expired", "match.failed")
 RETRY_SECONDS = 60.0
 
 
@@ -92,21 +94,52 @@ class Mailer:
     async def record(self, session: AsyncSession, events: Sequence[dict[str, Any]]) -> int:
         if not self.settings.email_enabled:
             return 0
-        rows = [
-            EmailJob(
-                event_id=uuid.UUID(str(event["id"])),
-                event_type=event["type"],
-                trigger=TRIGGERS[event["type"]][0],
-                audience=audience,
-                event={"subject": event["subject"], "data": event["data"]},
-                next_attempt_at=self.clock(),
-            )
-            for event in events
-            if event["type"] in TRIGGERS
-            for audience in TRIGGERS[event["type"]][1]
-        ]
+        rows: list[EmailJob] = []
+        for event in events:
+            if event["type"] in CLOSES_OFFER:
+                await session.execute(
+                    update(EmailJob)
+                    .where(
+                        col(EmailJob.about) == str(event["subject"]),
+                        col(EmailJob.trigger) == "offer_reminder",
+                        col(EmailJob.status) == EmailStatus.PENDING,
+                    )
+                    .values(
+                        status=EmailStatus.SKIPPED,
+                        next_attempt_at=None,
+                        last_error=f"called off by {event['type']}",
+                    )
+                )
+            for trigger, audiences in TRIGGERS.get(event["type"], ()):
+                due = self._due(trigger, event)
+                if due is None:
+                    continue
+                rows += [
+                    EmailJob(
+                        event_id=uuid.UUID(str(event["id"])),
+                        event_type=event["type"],
+                        trigger=trigger,
+                        audience=audience,
+                        about=str(event["subject"]),
+                        event={"subject": event["subject"], "data": event["data"]},
+                        next_attempt_at=due,
+                    )
+                    for audience in audiences
+                ]
         session.add_all(rows)
         return len(rows)
+
+    def _due(self, trigger: str, event: dict[str, Any]) -> datetime | None:
+        """When to write: now, or for a reminder `offer_reminder_hours` before the offer lapses
+        (None: no reminder, as for an offer without an expiry or one lapsing sooner than that)."""
+        now = self.clock()
+        if trigger != "offer_reminder":
+            return now
+        expires = event["data"].get("expires_at")
+        if not expires:
+            return None
+        due = datetime.fromisoformat(str(expires)) - timedelta(hours=self.settings.offer_reminder_hours)
+        return due if due > now else None
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -223,6 +256,7 @@ class Mailer:
         portal = self.settings.portal_url.rstrip("/")
         link = {
             "offer": f"{portal}/offers",
+            "offer_reminder": f"{portal}/offers",
             "submitted": f"{portal}/review",
         }.get(job.trigger, f"{portal}/requests/{request_id}")
         expires = data.get("expires_at")

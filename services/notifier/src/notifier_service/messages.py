@@ -77,6 +77,36 @@ TEXTS: dict[str, dict[str, tuple[str, list[str]]]] = {
             ],
         ),
     },
+    "offer_reminder": {
+        "en": (
+            "[{reference}] Reminder: the offer for {title} lapses on {expires_at}",
+            [
+                "You have not yet answered the offer for {title} — {country}, {start} to {end}, {effort_days} working days.",
+                "It lapses on {expires_at}. Please accept or decline it in the portal, so the country office can plan:",
+            ],
+        ),
+        "fr": (
+            "[{reference}] Rappel : l'offre pour {title} expire le {expires_at}",
+            [
+                "Vous n'avez pas encore répondu à l'offre pour {title} — {country}, du {start} au {end}, {effort_days} jours ouvrés.",
+                "Elle expire le {expires_at}. Veuillez l'accepter ou la refuser dans le portail, afin que le bureau de pays puisse s'organiser :",
+            ],
+        ),
+        "es": (
+            "[{reference}] Recordatorio: la oferta para {title} caduca el {expires_at}",
+            [
+                "Aún no ha respondido a la oferta para {title} — {country}, del {start} al {end}, {effort_days} días laborables.",
+                "Caduca el {expires_at}. Acéptela o recházela en el portal, para que la oficina de país pueda organizarse:",
+            ],
+        ),
+        "ar": (
+            "[{reference}] تذكير: ينتهي العرض الخاص بطلب {title} في {expires_at}",
+            [
+                "لم تردّ بعد على العرض الخاص بطلب {title} — {country}، من {start} إلى {end}، {effort_days} يوم عمل.",
+                "ينتهي العرض في {expires_at}. يُرجى قبوله أو رفضه في البوابة ليتمكّن المكتب القُطري من التخطيط:",
+            ],
+        ),
+    },
     "accepted": {
         "en": (
             "[{reference}] The expert accepted: {title}",

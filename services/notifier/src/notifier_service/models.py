@@ -112,12 +112,12 @@ class Delivery(Base, table=True):
 
 
 class EmailJob(Base, table=True):
-    """One email to write for one event and one audience (the expert, the office, PD): recorded
-    with the cursor move, so each (event, audience) is written once at most."""
+    """One email to write for one event, one message and one audience (the expert, the office,
+    PD): recorded with the cursor move, so each is written once at most."""
 
     __tablename__ = "email_jobs"
     __table_args__ = (
-        UniqueConstraint("event_id", "audience"),
+        UniqueConstraint("event_id", "trigger", "audience"),
         Index("ix_email_jobs_due", "status", "next_attempt_at"),
     )
 
@@ -126,6 +126,8 @@ class EmailJob(Base, table=True):
     event_type: str = Field(max_length=60)
     trigger: str = Field(max_length=20)
     audience: str = Field(max_length=20)
+    # The id the event is about (a match, a request): a later event can call off a reminder.
+    about: str = Field(default="", max_length=64, index=True)
     # The event's subject and data (ids only): the facts are fetched when the email is written.
     event: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: EmailStatus = Field(
