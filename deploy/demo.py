@@ -2,8 +2,10 @@
 
 A country office files and submits a request; the Programme Division reviews it, reads the
 explained shortlist and approves the top candidate; the expert sees the offer and accepts; the
-request is fulfilled. Then a second request for the same dates shows the 409 with alternatives.
-Exits non-zero if any step does not answer as it should.
+request is fulfilled. Then a second request for the same dates shows the 409 with alternatives,
+and last what the notifier sent: the emails in the dev inbox, and the webhooks a local receiver
+got, each verified with its subscription's secret. Exits non-zero if any step does not answer
+as it should.
 
     make demo        # or: python deploy/demo.py --issuer http://127.0.0.1:8000 ...
 """
@@ -11,17 +13,36 @@ Exits non-zero if any step does not answer as it should.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import threading
 import time
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from standardwebhooks.webhooks import Webhook
 
 
 class StepFailed(Exception):
     pass
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A local webhook receiver: keeps each POST's headers and body, answers 204."""
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class Demo:
@@ -29,6 +50,8 @@ class Demo:
         self.urls = urls
         self.http = httpx.Client(timeout=30)
         self.step = 0
+        self.receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=self.receiver.serve_forever, daemon=True).start()
 
     def say(self, title: str) -> None:
         self.step += 1
@@ -99,7 +122,20 @@ class Demo:
             "country_office", sub="demo-co-kenya", offices=["KEN"], name="UNICEF Kenya Country Office"
         )
         pd = self.token("programme_division", sub="demo-pd", name="Programme Division")
+        admin = self.token("admin", sub="demo-admin")
         start = date.today() + timedelta(days=120)
+
+        self.say("An integrator subscribes a local receiver to offers and answers")
+        hook = f"http://127.0.0.1:{self.receiver.server_address[1]}/hook"
+        subscription = self.expect(
+            self.http.post(
+                f"{self.urls['notifier']}/v1/subscriptions",
+                json={"url": hook, "event_types": ["match.offered", "match.accepted"], "description": "demo"},
+                headers=admin,
+            ),
+            201,
+        )
+        print(f"   subscription {subscription['id']} → {hook}")
 
         self.say("Kenya country office files a request and submits it; PD starts the review")
         request = self.file_request(office, pd, "Review draft OCSEA legislation", start)
@@ -173,7 +209,31 @@ class Demo:
             print(f"   conflicting {c['kind']} {c['start']} → {c['end']}")
         print("   next best candidates:")
         print_table(problem.get("alternatives", []))
+        self.say("What the notifier sent")
+        self.show_notifications(request["reference"], subscription)
+        self.http.delete(f"{self.urls['notifier']}/v1/subscriptions/{subscription['id']}", headers=admin)
         print("\nDemo complete: every step answered as it should.")
+
+    def show_notifications(self, reference: str, subscription: dict[str, Any], timeout: float = 30) -> None:
+        """The emails about `reference` in the dev inbox and the two webhooks, verified."""
+        deadline = time.monotonic() + timeout
+        mails: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            inbox = self.expect(self.http.get(f"{self.urls['mailbox']}/api/v1/messages"), 200)
+            mails = [m for m in inbox if m["subject"].startswith(f"[{reference}]")]
+            if len(mails) >= 3 and len(Receiver.received) >= 2:  # submitted, offer, accepted
+                break
+            time.sleep(0.5)
+        else:
+            raise StepFailed(f"after {timeout:.0f} s: {len(mails)} emails, {len(Receiver.received)} webhooks")
+        print(f"   emails (the dev inbox, {self.urls['mailbox']}):")
+        for mail in reversed(mails):
+            print(f"     to {', '.join(mail['to'])}: {mail['subject']}")
+        print("   webhooks received and verified:")
+        for headers, body in Receiver.received:
+            event = Webhook(subscription["secret"]).verify(body, headers)
+            print(f"     {event['type']} about {event['data']['id']} (webhook-id {headers['webhook-id']})")
+        print("   " + json.dumps(json.loads(Receiver.received[0][1]))[:200])
 
 
 def print_table(items: list[dict[str, Any]]) -> None:
@@ -200,9 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roster", default=default("ROSTER", 8001))
     parser.add_argument("--requests", default=default("REQUESTS", 8002))
     parser.add_argument("--matching", default=default("MATCHING", 8003))
+    parser.add_argument("--notifier", default=default("NOTIFIER", 8005))
+    parser.add_argument("--mailbox", default=default("MAILBOX_HTTP", 8025), help="the dev mail inbox")
     args = parser.parse_args(argv)
     demo = Demo(
-        {"identity": args.issuer, "roster": args.roster, "requests": args.requests, "matching": args.matching}
+        {
+            "identity": args.issuer,
+            "roster": args.roster,
+            "requests": args.requests,
+            "matching": args.matching,
+            "notifier": args.notifier,
+            "mailbox": args.mailbox,
+        }
     )
     try:
         demo.run()

@@ -4,11 +4,15 @@ receiver gets `match.offered`, signed and verifiable."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +20,15 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIXES = {
+    "identity": "AUTH",
+    "roster": "ROSTER",
+    "requests": "REQUESTS",
+    "matching": "MATCHING",
+    "notifier": "NOTIFIER",
+}
 
 
 def _call(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
@@ -121,3 +134,26 @@ def test_an_approval_mails_the_expert_and_signs_a_webhook(local_system: Any, rec
     assert event["data"]["id"] == match["id"]
     assert event["data"]["request_id"] == request["id"]
     assert "full_name" not in json.dumps(event)
+
+
+def test_make_demo_walks_the_path_and_shows_what_the_notifier_sent(local_system: Any) -> None:
+    ports = local_system.ports
+    env = {
+        **os.environ,
+        **{f"{prefix}_PORT": str(ports[name]) for name, prefix in PREFIXES.items()},
+        "MAILBOX_HTTP_PORT": str(ports["mailbox"]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "demo.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Demo complete" in done.stdout
+    assert "You are offered an assignment" in done.stdout
+    assert "The expert accepted" in done.stdout
+    assert "match.offered about" in done.stdout
+    assert "match.accepted about" in done.stdout
