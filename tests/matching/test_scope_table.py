@@ -116,6 +116,7 @@ PROBES: dict[str, Probe] = {
     "matching: list matches": lambda s, h, d: s.matching.get("/v1/matches", headers=h),
     "roster: events": lambda s, h, d: s.roster.get("/v1/events", headers=h),
     "requests: events": lambda s, h, d: s.requests.get("/v1/events", headers=h),
+    "matching: events": lambda s, h, d: s.matching.get("/v1/events", headers=h),
     "matching: candidates": lambda s, h, d: s.matching.get(
         f"/v1/requests/{d['request']['id']}/candidates", headers=h
     ),
@@ -127,7 +128,7 @@ ALLOWED: dict[str, dict[str, int]] = {
     "requests:read": {"requests: read a request": 200},
     "requests:write": {"requests: file a request": 201},
     "matching:read": {},  # matching answers people only, so far
-    "events:read": {"roster: events": 200, "requests: events": 200},
+    "events:read": {"roster: events": 200, "requests: events": 200, "matching: events": 200},
     "webhooks:manage": {},
 }
 

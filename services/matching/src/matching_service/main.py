@@ -154,4 +154,5 @@ def create_app(
     # The saga's and reconciler's metrics, on the app's registry (`/metrics`), made once per app.
     app.state.matching_metrics = MatchingMetrics(app.state.metrics.registry)
     app.include_router(router.router)
+    app.include_router(router.events)
     return app

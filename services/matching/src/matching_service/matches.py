@@ -2,7 +2,8 @@
 
 Each function works in the session it is given and commits its own writes, so a caller that
 opens one session per call never holds a transaction across an upstream call. Every write bumps
-the match's `version` and `updated_at`.
+the match's `version` and `updated_at`; a write that moves a match to another status also writes
+that move's domain event (`EVENT_TYPES`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, delete, or_, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from matching_service.db import idempotency_keys
 from matching_service.errors import Conflict, NotFound
-from matching_service.models import LIVE_STATUSES, Match, MatchStatus, Step
+from matching_service.models import LIVE_STATUSES, Match, MatchStatus, OutboxEvent, Step
 from mnr_shared.auth import Principal, Role
 from mnr_shared.db import utcnow
+from mnr_shared.events import SYSTEM, Event, emit
 from mnr_shared.pagination import keyset_page
 
 
@@ -54,13 +57,65 @@ async def load(*, session: AsyncSession, match_id: uuid.UUID) -> Match:
     return match
 
 
-async def update(*, session: AsyncSession, match_id: uuid.UUID, changes: Mapping[str, Any]) -> Match:
-    """Set fields of an existing match (its row locked meanwhile) and commit; returns it as saved."""
+# The domain event of a match's move to each status. A match is recorded `pending` at approval
+# and leaves it within its own saga, so that status has none.
+EVENT_TYPES = {
+    MatchStatus.OFFERED: "match.offered",
+    MatchStatus.ACCEPTED: "match.accepted",
+    MatchStatus.DECLINED: "match.declined",
+    MatchStatus.CANCELLED: "match.cancelled",
+    MatchStatus.EXPIRED: "match.expired",
+    MatchStatus.FAILED: "match.failed",
+}
+# Answers only the expert named in the match gives (their `sub` is the event's actor).
+EXPERT_ANSWERS = (EVENT_TYPES[MatchStatus.ACCEPTED], EVENT_TYPES[MatchStatus.DECLINED])
+ERASED_ACTOR = "erased-expert"
+
+
+def expires_at(match: Match, *, offer_ttl: timedelta) -> datetime | None:
+    """When an open offer lapses (`offer_ttl` after it was made); None for any other match."""
+    if match.offered_at is None or match.status != MatchStatus.OFFERED:
+        return None
+    return match.offered_at + offer_ttl
+
+
+def event_of(match: Match, *, offer_ttl: timedelta) -> Event:
+    """The outbox event of a match's move to its current status: ids and non-personal fields
+    only (never the expert's name, the note or a reason)."""
+    data: dict[str, Any] = {
+        "request_id": str(match.request_id),
+        "expert_id": str(match.expert_id),
+        "status": match.status.value,
+        "start": match.start_date.isoformat(),
+        "end": match.end_date.isoformat(),
+        "policy_version": match.policy_version,
+    }
+    expires = expires_at(match, offer_ttl=offer_ttl)
+    if expires is not None:
+        data["expires_at"] = expires.isoformat()
+    return EVENT_TYPES[match.status], match.id, data
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    match_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    by: Principal | str,
+    offer_ttl: timedelta,
+) -> Match:
+    """Set fields of an existing match (its row locked meanwhile) and commit; returns it as saved.
+    When `changes` move it to another status, that move's event (caused `by`) commits with it."""
     current = await session.get(Match, match_id, with_for_update=True)
     assert current is not None
+    was = current.status
     for name, value in changes.items():
         setattr(current, name, value)
     _touch(current)
+    if current.status != was and current.status in EVENT_TYPES:
+        await session.flush()  # the match row first, then the feed lock: the order every writer takes
+        event_type, subject, data = event_of(current, offer_ttl=offer_ttl)
+        await emit(session, OutboxEvent, event_type, subject=subject, by=by, data=data)
     await session.commit()
     return current
 
@@ -257,7 +312,8 @@ def _redact(text: str | None, names: set[str]) -> str | None:
 async def erase_expert_names(*, session: AsyncSession, expert_ids: Sequence[uuid.UUID]) -> int:
     """Forget the names of erased experts (the roster feed's `delete`) in their matches — the
     `expert_name`, the breakdown's `full_name`, the name wherever a note or reason quotes it —
-    and drop the approval replies kept for `Idempotency-Key` repeats that show them; commits.
+    and drop the approval replies kept for `Idempotency-Key` repeats that show them; the answers
+    the experts gave no longer name them as actor. Commits.
     Returns how many matches changed: 0 when already done, so a replayed feed repeats it safely."""
     if not expert_ids:
         return 0
@@ -279,6 +335,16 @@ async def erase_expert_names(*, session: AsyncSession, expert_ids: Sequence[uuid
         mentioned = or_(*(cast(idempotency_keys.c.response_body, String).contains(e) for e in experts))
         await session.execute(
             delete(idempotency_keys).where(idempotency_keys.c.scope.startswith("approve-match:"), mentioned)
+        )
+        # Events hold no personal data, but an answer the expert gave names their `sub` as actor.
+        await session.execute(
+            sa_update(OutboxEvent)
+            .where(
+                col(OutboxEvent.subject).in_([str(m.id) for m in rows]),
+                col(OutboxEvent.type).in_(EXPERT_ANSWERS),
+                col(OutboxEvent.actor).not_in((SYSTEM, ERASED_ACTOR)),
+            )
+            .values(actor=ERASED_ACTOR)
         )
     await session.commit()
     return changed

@@ -1,4 +1,4 @@
-"""Tables of the matching service: matches (with their saga step) and scoring policy versions."""
+"""Tables of the matching service: matches (with their saga step), policy versions, findings, the outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from matching_service.db import Base, idempotency_keys, metadata
 from mnr_shared.db import UTCDateTime, string_enum, utcnow
+from mnr_shared.events import OutboxColumns
 
 __all__ = [
     "LIVE_STATUSES",
@@ -22,6 +23,7 @@ __all__ = [
     "InconsistencyStatus",
     "Match",
     "MatchStatus",
+    "OutboxEvent",
     "PolicyVersion",
     "Step",
     "idempotency_keys",
@@ -115,6 +117,12 @@ class PolicyVersion(Base, table=True):
     availability: float
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxEvent(OutboxColumns, Base, table=True):
+    """Domain events (`mnr_shared.events`), written with the change they describe."""
+
+    __tablename__ = "outbox_events"
 
 
 class InconsistencyKind(StrEnum):

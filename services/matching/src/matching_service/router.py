@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from matching_service import service
-from matching_service.models import InconsistencyKind, InconsistencyStatus, MatchStatus
+from matching_service.models import InconsistencyKind, InconsistencyStatus, MatchStatus, OutboxEvent
 from matching_service.schemas import (
     CancelBody,
     DeclineBody,
@@ -33,6 +33,7 @@ from mnr_shared.api import (
     respond,
 )
 from mnr_shared.auth import Principal, Role, require_roles
+from mnr_shared.events import events_router
 from mnr_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1", responses=problem_responses(401, 403, 422))
@@ -256,3 +257,13 @@ async def list_inconsistencies(
     return await service.list_inconsistencies(
         session=session, status=status, kind=kind, limit=limit, cursor=cursor
     )
+
+
+# `GET /v1/events` (its own `/v1` prefix): the app includes it beside `router`.
+events = events_router(
+    OutboxEvent,
+    service="matching",
+    types=service.MATCHING_EVENT_TYPES,
+    notes="Events are never rewritten, except that erasing an expert removes their `sub` from the "
+    "answers they gave (`match.accepted`, `match.declined`).",
+)

@@ -28,7 +28,9 @@ A refusal is never retried; an outage is retried with backoff, logged once with 
 counted (`matching_saga_step_stuck_total`), not logged again on every pass.
 
 The saga orchestrates; it reads and writes the match records through `matches`, one short
-transaction at a time, never held across an upstream call.
+transaction at a time, never held across an upstream call. A write that gives a match a new
+status writes its domain event in that transaction; the actor is whoever's call ran the step
+(`system` for the worker and the reconciler).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from matching_service.refusals import (
 )
 from mnr_shared.auth import Principal
 from mnr_shared.db import utcnow
+from mnr_shared.events import SYSTEM
 
 log = logging.getLogger("matching.saga")
 
@@ -167,7 +170,7 @@ class Saga:
         )
         async with self.sessions() as session:
             await matches.add(session=session, match=match)
-        outcome = await self._advance(match.id, synchronous=True)
+        outcome = await self._advance(match.id, synchronous=True, by=by)
         if outcome.refusal is not None:
             raise SagaRefused(outcome.refusal, outcome.match)
         if outcome.unavailable is not None and outcome.match.status == MatchStatus.FAILED:
@@ -185,7 +188,7 @@ class Saga:
         await self._begin(
             match_id, by=by, expert_only=True, step=Step.CONFIRM, target=MatchStatus.ACCEPTED, reason=None
         )
-        return await self._finish(match_id)
+        return await self._finish(match_id, by=by)
 
     async def decline(self, *, match_id: uuid.UUID, by: Principal, reason: str) -> Match:
         """The expert named declines: release the hold, request back to `in_review`."""
@@ -193,7 +196,7 @@ class Saga:
         await self._begin(
             match_id, by=by, expert_only=True, step=Step.RELEASE, target=MatchStatus.DECLINED, reason=reason
         )
-        return await self._finish(match_id)
+        return await self._finish(match_id, by=by)
 
     async def cancel(self, *, match_id: uuid.UUID, by: Principal, reason: str | None) -> Match:
         """PD withdraws an offer: release the hold, request back to `in_review`."""
@@ -201,32 +204,34 @@ class Saga:
         await self._begin(
             match_id, by=by, expert_only=False, step=Step.RELEASE, target=MatchStatus.CANCELLED, reason=reason
         )
-        return await self._finish(match_id)
+        return await self._finish(match_id, by=by)
 
     async def cancel_offer(self, *, match_id: uuid.UUID, reason: str, target: MatchStatus) -> bool:
         """End an offer that is still open (release its hold, reopen its request if it is still
-        `matched`) as `target`; False when it is no longer an open offer. For the reconciler."""
+        `matched`) as `target`; False when it is no longer an open offer. For the reconciler and
+        for an answer to an offer whose request ended: the system ends it, so its event's actor
+        is `system`."""
         async with self._lock(match_id), self.sessions() as session:
             started = await matches.cancel_open_offer(
                 session=session, match_id=match_id, reason=reason, target=target
             )
         if started:
-            await self._advance(match_id, synchronous=False)
+            await self._advance(match_id, synchronous=False, by=SYSTEM)
         return started
 
     async def recover(self) -> int:
         """One pass of the worker: cancel offers whose request ended, expire stale offers, then
-        advance every pending step. Returns how many matches came to rest."""
+        advance every pending step. Returns how many matches came to rest. The worker is the
+        `system`: it is the actor of every event its steps write."""
         await self._reconcile_abandoned_requests()
         now = utcnow()
-        ttl = timedelta(days=self.settings.offer_ttl_days)
         async with self.sessions() as session:
-            await matches.expire_offers(session=session, offered_before=now - ttl)
+            await matches.expire_offers(session=session, offered_before=now - self.offer_ttl)
             due = await matches.due(session=session, now=now)
         advanced = 0
         for match_id in due:
             try:
-                outcome = await self._advance(match_id, synchronous=False)
+                outcome = await self._advance(match_id, synchronous=False, by=SYSTEM)
             except Exception:  # recorded on the match and logged once by _advance
                 log.debug("recovery step failed", exc_info=True)
                 continue
@@ -330,10 +335,10 @@ class Saga:
                 reason=reason,
             )
 
-    async def _finish(self, match_id: uuid.UUID) -> Match:
+    async def _finish(self, match_id: uuid.UUID, *, by: Principal) -> Match:
         """Run the steps begun by an answer: 409 when an upstream refused one (compensated);
         when an upstream is down, the worker finishes later (the match is answered as is)."""
-        outcome = await self._advance(match_id, synchronous=False)
+        outcome = await self._advance(match_id, synchronous=False, by=by)
         if outcome.refusal is not None:
             raise SagaRefused(outcome.refusal, outcome.match)
         return outcome.match
@@ -345,13 +350,23 @@ class Saga:
         async with self.sessions() as session:
             return await matches.load(session=session, match_id=match_id)
 
-    async def _save(self, match: Match, **changes: Any) -> Match:
-        async with self.sessions() as session:
-            return await matches.update(session=session, match_id=match.id, changes=changes)
+    @property
+    def offer_ttl(self) -> timedelta:
+        """How long an offer stays open before the worker expires it."""
+        return timedelta(days=self.settings.offer_ttl_days)
 
-    async def _advance(self, match_id: uuid.UUID, *, synchronous: bool) -> Outcome:
+    async def _save(self, match: Match, *, by: Principal | str, **changes: Any) -> Match:
+        """Record `changes` (and, when they move its status, the event caused `by`) in one
+        transaction."""
+        async with self.sessions() as session:
+            return await matches.update(
+                session=session, match_id=match.id, changes=changes, by=by, offer_ttl=self.offer_ttl
+            )
+
+    async def _advance(self, match_id: uuid.UUID, *, synchronous: bool, by: Principal | str) -> Outcome:
         """Run the match's steps until none is left (refusals turn it towards its end) or an
-        upstream is down (recorded for the worker, logged once)."""
+        upstream is down (recorded for the worker, logged once). `by` drove this run: the
+        actor of the event when the match reaches a new status."""
         async with self._lock(match_id):
             match = await self._load(match_id)
             refusal: Refusal | None = None
@@ -364,6 +379,7 @@ class Saga:
                     self._note_refusal(match, step, refused.status, refused.refusal.detail)
                     match = await self._save(
                         match,
+                        by=by,
                         attempts=0,
                         next_attempt_at=None,
                         last_error=refused.refusal.detail[:500],
@@ -371,10 +387,10 @@ class Saga:
                     )
                     continue
                 except UpstreamUnavailable as exc:
-                    match = await self._wait(match, step, exc, synchronous=synchronous)
+                    match = await self._wait(match, step, exc, synchronous=synchronous, by=by)
                     return Outcome(match, refusal, exc)
                 except Exception as exc:
-                    await self._record_error(match, step, exc)
+                    await self._record_error(match, step, exc, by=by)
                     raise
                 if match.attempts:
                     log.info(
@@ -386,13 +402,20 @@ class Saga:
                     changes.setdefault("status", match.target_status)
                     changes["target_status"] = None
                 match = await self._save(
-                    match, step=next_step, attempts=0, next_attempt_at=None, **{"last_error": None, **changes}
+                    match,
+                    by=by,
+                    step=next_step,
+                    attempts=0,
+                    next_attempt_at=None,
+                    **{"last_error": None, **changes},
                 )
                 if step == Step.HOLD and self.settings.debug_pause_after_hold_seconds:
                     await asyncio.sleep(self.settings.debug_pause_after_hold_seconds)
             return Outcome(match, refusal)
 
-    async def _wait(self, match: Match, step: Step, exc: UpstreamUnavailable, *, synchronous: bool) -> Match:
+    async def _wait(
+        self, match: Match, step: Step, exc: UpstreamUnavailable, *, synchronous: bool, by: Principal | str
+    ) -> Match:
         """Record an outage at a step for the worker; logged and counted once per episode."""
         if match.attempts == 0:
             self.metrics.step_stuck.labels(step.value, exc.cause).inc()
@@ -402,6 +425,7 @@ class Saga:
             )
         match = await self._save(
             match,
+            by=by,
             attempts=match.attempts + 1,
             last_error=str(exc)[:500],
             next_attempt_at=utcnow() + self._backoff(match.attempts),
@@ -411,6 +435,7 @@ class Saga:
             # approve again) and let the worker release any late hold after the grace.
             match = await self._save(
                 match,
+                by=by,
                 status=MatchStatus.FAILED,
                 step=Step.RELEASE,
                 target_status=MatchStatus.FAILED,
@@ -419,7 +444,7 @@ class Saga:
             )
         return match
 
-    async def _record_error(self, match: Match, step: Step, exc: Exception) -> None:
+    async def _record_error(self, match: Match, step: Step, exc: Exception, *, by: Principal | str) -> None:
         """An unexpected error at a step: back off like an outage, log the traceback once."""
         if match.attempts == 0 or (match.last_error or "") != repr(exc)[:500]:
             self.metrics.step_stuck.labels(step.value, "error").inc()
@@ -427,6 +452,7 @@ class Saga:
         try:
             await self._save(
                 match,
+                by=by,
                 attempts=match.attempts + 1,
                 last_error=repr(exc)[:500],
                 next_attempt_at=utcnow() + self._backoff(match.attempts),

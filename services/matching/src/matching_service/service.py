@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +25,14 @@ from matching_service.db import idempotency
 from matching_service.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from matching_service.feed import IndexFollower
 from matching_service.index import ExpertIndex
-from matching_service.models import InconsistencyKind, InconsistencyStatus, Match, MatchStatus, PolicyVersion
+from matching_service.models import (
+    InconsistencyKind,
+    InconsistencyStatus,
+    Match,
+    MatchStatus,
+    OutboxEvent,
+    PolicyVersion,
+)
 from matching_service.reconciler import Reconciler
 from matching_service.refusals import SagaRefused
 from matching_service.saga import Saga
@@ -45,6 +51,7 @@ from matching_service.schemas import (
 from mnr_shared.api import Result
 from mnr_shared.auth import Principal, Role
 from mnr_shared.etag import check_if_match, make_etag
+from mnr_shared.events import emit
 from mnr_shared.pagination import Page
 
 log = logging.getLogger("matching.service")
@@ -52,6 +59,9 @@ log = logging.getLogger("matching.service")
 PRIVILEGED = (Role.PROGRAMME_DIVISION.value, Role.ADMIN.value)
 DEFAULT_WEIGHTS = Weights(expertise=0.5, language=0.2, region=0.2, availability=0.1)
 ALTERNATIVES = 5
+POLICY_UPDATED = "policy.updated"
+# Every event type matching writes, as `GET /v1/events` documents them.
+MATCHING_EVENT_TYPES = (*matches.EVENT_TYPES.values(), POLICY_UPDATED)
 
 
 class CurrentPolicy:
@@ -151,13 +161,16 @@ async def policy_versions(*, session: AsyncSession) -> Page[PolicyRead]:
 async def set_policy(
     *, ctx: Context, session: AsyncSession, by: Principal, weights: Weights, if_match: str | None
 ) -> Result[PolicyRead]:
-    """A new policy version if the caller saw the current one; old versions stay. Once it is
-    committed, this process ranks with it."""
+    """A new policy version if the caller saw the current one, committed with its
+    `policy.updated` event; old versions stay. Once it is committed, this process ranks with it."""
     current = await current_policy(session=session)
     check_if_match(if_match, current.etag or "")
     row = PolicyVersion(version=current.item.version + 1, created_by=by.sub, **weights.model_dump())
     session.add(row)
     try:
+        await session.flush()  # the version row first, then the feed lock: the order every writer takes
+        data = {"version": row.version, "weights": weights.model_dump()}
+        await emit(session, OutboxEvent, POLICY_UPDATED, subject=str(row.version), by=by, data=data)
         await session.commit()
     except Exception as exc:  # a concurrent PUT took this version number first
         raise Conflict("The policy changed meanwhile; read it again.", slug="stale-policy") from exc
@@ -284,11 +297,7 @@ async def feasibility(*, ctx: Context, by: Principal, body: SearchBody) -> Feasi
 
 
 def match_read(ctx: Context, match: Match) -> MatchRead:
-    expires = (
-        match.offered_at + timedelta(days=ctx.settings.offer_ttl_days)
-        if match.offered_at and match.status == MatchStatus.OFFERED
-        else None
-    )
+    expires = matches.expires_at(match, offer_ttl=ctx.saga.offer_ttl)
     return MatchRead(
         id=match.id,
         request_id=match.request_id,
