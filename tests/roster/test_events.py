@@ -166,3 +166,14 @@ async def test_concurrent_writers_each_get_one_event_in_a_strictly_increasing_st
     assert sorted(e["subject"] for e in page["items"]) == sorted(c["id"] for c in created)
     seqs = [e["seq"] for e in page["items"]]
     assert seqs == sorted(set(seqs))
+
+
+async def test_a_position_past_the_end_of_any_stream_is_an_empty_page(
+    roster: httpx.AsyncClient, admin: dict[str, str], make_expert: Any
+) -> None:
+    await make_expert()
+    far = 2**63 - 1
+
+    page = await _events(roster, admin, after=far)
+
+    assert page == {"items": [], "next_after": far}

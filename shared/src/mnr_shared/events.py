@@ -37,6 +37,7 @@ from sqlmodel import Field, SQLModel, col
 from mnr_shared.api import ReadSessionDep
 from mnr_shared.auth import Principal, Role, require
 from mnr_shared.db import UTCDateTime, lock_feed, utcnow
+from mnr_shared.pagination import after_key
 from mnr_shared.problems import problem_responses
 
 EVENTS_SCOPE = "events:read"
@@ -134,7 +135,7 @@ async def read_events(
     """Events after `seq` `after`, oldest first; `next_after` is where the next page starts even
     when a `types` filter left this one empty."""
     seq = col(table.seq)
-    query = select(table).where(seq > after).order_by(seq).limit(limit)
+    query = select(table).where(after_key(seq, after)).order_by(seq).limit(limit)
     if types:
         query = query.where(col(table.type).in_(list(types)))
     rows = (await session.scalars(query)).all()
