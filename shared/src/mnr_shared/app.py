@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -155,3 +156,18 @@ async def service_runtime(
         await jwks_http.aclose()
         reads.close()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def background_loops(*loops: Awaitable[object]) -> AsyncIterator[None]:
+    """Run a service's background loops for the life of its lifespan, each in a task of its own;
+    on the way out every task is cancelled and awaited (none outlives the app)."""
+    tasks = [asyncio.ensure_future(loop) for loop in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

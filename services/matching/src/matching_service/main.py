@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +16,7 @@ from matching_service.index import ExpertIndex
 from matching_service.metrics import MatchingMetrics
 from matching_service.reconciler import Reconciler
 from matching_service.saga import Saga
-from mnr_shared.app import build_app, service_runtime
+from mnr_shared.app import background_loops, build_app, service_runtime
 from mnr_shared.auth import AuthSettings, refuse_placeholder_secrets
 from mnr_shared.http import build_client
 from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
@@ -131,15 +129,10 @@ def create_app(
                 await reconciler.run()
 
             loops = (follower.run(), saga.run(), reconcile_once_loaded()) if background else ()
-            tasks = [asyncio.create_task(loop) for loop in loops]
             try:
-                yield
+                async with background_loops(*loops):
+                    yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
                 for client in (roster_http, requests_http, token_http):
                     await client.aclose()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,7 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from mnr_shared.app import build_app, service_runtime
+from mnr_shared.app import background_loops, build_app, service_runtime
 from mnr_shared.auth import AuthSettings, refuse_placeholder_secrets
 from mnr_shared.http import build_client
 from mnr_shared.service_token import ServiceTokenAuth, ServiceTokenClient
@@ -123,15 +122,10 @@ def create_app(
                 if background
                 else ()
             )
-            tasks = [asyncio.create_task(loop) for loop in loops]
             try:
-                yield
+                async with background_loops(*loops):
+                    yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
                 for client in (*streams.values(), receivers, token_http):
                     await client.aclose()
 
