@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from portal_service import vocabulary
@@ -41,6 +42,12 @@ class Forbidden(Exception):
     """A form without the session's CSRF token, or a page this role has no use for."""
 
 
+def reference(value: object) -> Markup:
+    """A request reference (`TA-2026-0042`) kept whole and left to right inside any sentence:
+    it never breaks at its hyphens, nor reorders in Arabic."""
+    return Markup('<bdi class="ref" dir="ltr">{}</bdi>').format(value)
+
+
 @cache
 def environment(lang: str) -> Environment:
     env = Environment(
@@ -54,6 +61,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(gettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["label"] = vocabulary.labeller(gettext.gettext)
     env.globals["fmt"] = Formats(lang)
+    env.filters["ref"] = reference
     env.globals["LANGUAGES"] = [(code, NATIVE_NAMES[code]) for code in LANGUAGES]
     env.globals["CAPABILITIES"] = sorted(vocabulary.CAPABILITY)
     return env
