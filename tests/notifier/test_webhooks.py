@@ -208,3 +208,18 @@ async def test_a_new_subscription_hears_only_what_happens_after_it(
     ids = [json.loads(body)["data"]["id"] for body in notifier.receiver.bodies]
     assert ids == [after["id"]]
     assert before["id"] not in ids
+
+
+async def test_unsubscribing_removes_the_subscription_and_its_deliveries(
+    notifier: Any, people: dict[str, dict[str, str]]
+) -> None:
+    admin = people["admin"]
+    subscription = await _subscribe(notifier, admin, ["expert.created"])
+    await notifier.client.post(f"/v1/subscriptions/{subscription['id']}/test", headers=admin)
+    assert len(await _deliveries(notifier, admin)) == 1
+
+    gone = await notifier.client.delete(f"/v1/subscriptions/{subscription['id']}", headers=admin)
+
+    assert gone.status_code == 204
+    assert (await notifier.client.get(f"/v1/subscriptions/{subscription['id']}", headers=admin)).status_code == 404
+    assert await _deliveries(notifier, admin) == []

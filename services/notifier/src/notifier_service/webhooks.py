@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 from standardwebhooks.webhooks import Webhook
@@ -141,9 +141,8 @@ class Webhooks:
     async def delete(self, by: Principal, subscription_id: uuid.UUID) -> None:
         async with self.sessions.begin() as session:
             row = await self._owned(session, by, subscription_id)
-            pending = await session.scalars(select(Delivery).where(col(Delivery.subscription_id) == row.id))
-            for delivery in pending.all():
-                await session.delete(delivery)
+            # One statement for its deliveries (SQLite does not cascade unless told to).
+            await session.execute(delete(Delivery).where(col(Delivery.subscription_id) == row.id))
             await session.delete(row)
 
     async def rotate(self, by: Principal, subscription_id: uuid.UUID) -> SecretRotated:
