@@ -221,5 +221,7 @@ async def test_unsubscribing_removes_the_subscription_and_its_deliveries(
     gone = await notifier.client.delete(f"/v1/subscriptions/{subscription['id']}", headers=admin)
 
     assert gone.status_code == 204
-    assert (await notifier.client.get(f"/v1/subscriptions/{subscription['id']}", headers=admin)).status_code == 404
+    assert (
+        await notifier.client.get(f"/v1/subscriptions/{subscription['id']}", headers=admin)
+    ).status_code == 404
     assert await _deliveries(notifier, admin) == []
